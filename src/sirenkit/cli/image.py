@@ -1,0 +1,70 @@
+"""`sirenkit fit image` and `sirenkit render`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sirenkit.cli.common import add_run_options, parse_size, prepare_run_dir, resolve_device
+from sirenkit.configargs import add_config_options, config_from_args
+from sirenkit.fields import FIELD_BUILDERS, FieldConfig
+from sirenkit.fit import FitConfig
+
+IMAGE_FIT_DEFAULTS = {"steps": 500, "lr": 1e-3, "schedule": "cosine", "precision": "auto"}
+"""`sirenkit fit image` defaults: the fastest stable settings we measured (benchmarks/image_fit.py)."""
+
+
+def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParsersAction) -> None:
+    image = fit_kinds.add_parser("image", help="fit an image (PNG, JPEG, ...; gray, RGB, RGBA, 16-bit)")
+    image.add_argument("path", type=Path, help="the image file")
+    add_run_options(image, "folder for model.safetensors, reconstruction.png, curve.png, metrics.jsonl, summary.json")
+    add_config_options(image, FieldConfig, skip=("in_dim", "out_dim"), choices={"model": list(FIELD_BUILDERS)})
+    add_config_options(image, FitConfig, defaults=IMAGE_FIT_DEFAULTS)
+    image.set_defaults(run=run_fit_image)
+
+    render = commands.add_parser("render", help="render a fitted representation at any size")
+    render.add_argument("checkpoint", type=Path, help="a model.safetensors written by `sirenkit fit`")
+    render.add_argument("--size", help="output size WxH, e.g. 2048x2048 (default: the source size)")
+    render.add_argument("--out", type=Path, help="output file (default: render_WxH.png beside the checkpoint)")
+    render.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute")
+    render.set_defaults(run=run_render)
+
+
+def run_fit_image(args: argparse.Namespace) -> None:
+    from sirenkit.recipes.image import fit_image
+    from sirenkit.signals import load_image
+
+    field_config = config_from_args(FieldConfig, args, in_dim=2, out_dim=1)
+    fit_config = config_from_args(FitConfig, args)
+    device = resolve_device(args.device)
+    image = load_image(args.path)
+    run_dir = prepare_run_dir(args.out)
+    outcome = fit_image(
+        image,
+        field_config,
+        fit_config,
+        batch=args.batch,
+        device=device,
+        run_dir=run_dir,
+        resume=args.resume,
+        quiet=args.quiet,
+    )
+    s = outcome.summary()
+    print(
+        f"{s['model']}: PSNR {s['psnr_db']:.2f} dB, SSIM {s['ssim']:.4f} after {s['steps']} steps in {s['seconds']:.1f} s -> {run_dir}"
+    )
+
+
+def run_render(args: argparse.Namespace) -> None:
+    from sirenkit.outputs import write_png
+    from sirenkit.recipes.image import render_image
+    from sirenkit.store import load_representation
+
+    representation = load_representation(args.checkpoint)
+    size = parse_size(args.size) if args.size else None
+    pixels = render_image(representation, size, device=resolve_device(args.device))
+    height, width = pixels.shape[:2]
+    out = args.out or args.checkpoint.parent / f"render_{width}x{height}.png"
+    prepare_run_dir(out.parent)
+    write_png(out, pixels, 16 if representation.signal.get("bit_depth") == 16 else 8)
+    print(f"wrote {out} ({width}x{height})")

@@ -1,0 +1,107 @@
+"""The general problem: constraints on a field and its derivatives, each over its own domain.
+
+A problem is a list of constraints. At every step each constraint draws fresh points from its
+domain, the field is evaluated there with exactly the derivatives the constraint needs, and
+the constraint's residual is reduced by its norm and scaled by its weight into one named loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import torch
+from torch import Tensor
+
+from sirenkit.calculus import Jet, jet
+
+Need = Literal["value", "gradient", "laplacian"]
+Norm = Literal["l2", "l1"]
+
+
+@dataclass
+class Batch:
+    """Points drawn from a domain: x of shape (n, d) and data a(x), each (n, ...)."""
+
+    x: Tensor
+    data: dict[str, Tensor] = field(default_factory=dict)
+
+
+class Domain(Protocol):
+    """A set Ω of points with a sampler."""
+
+    def sample(self, n: int | None, generator: torch.Generator) -> Batch:
+        """`n` points of Ω with their data (all of Ω's points when n is None, if Ω is finite)."""
+        ...
+
+
+@dataclass
+class Evaluation:
+    """The field at a batch: value (n, c), gradient (n, c, d), Laplacian (n, c), data, and x."""
+
+    x: Tensor
+    jet: Jet
+    data: dict[str, Tensor]
+
+    @property
+    def value(self) -> Tensor:
+        return self.jet.value
+
+    @property
+    def gradient(self) -> Tensor:
+        return self.jet.required("gradient")
+
+    @property
+    def laplacian(self) -> Tensor:
+        return self.jet.required("laplacian")
+
+
+Residual = Callable[[Evaluation], Tensor]
+
+
+@dataclass
+class Constraint:
+    """C(x, Φ, ∇Φ, ΔΦ, a(x)) = 0 on a domain, penalized as weight · mean(norm(residual)).
+
+    `needs` names the derivatives the residual reads, so the field is asked for no more.
+    `points` is the number of points drawn per step (None: every point of a finite domain).
+    """
+
+    name: str
+    domain: Domain
+    residual: Residual
+    needs: frozenset[Need] = frozenset({"value"})
+    weight: float = 1.0
+    norm: Norm = "l2"
+    points: int | None = None
+
+    def loss(self, ev: Evaluation) -> Tensor:
+        r = self.residual(ev)
+        penalty = r.square() if self.norm == "l2" else r.abs()
+        return self.weight * penalty.mean()
+
+
+def evaluate(field_: torch.nn.Module, batch: Batch, needs: frozenset[Need], method: str = "auto") -> Evaluation:
+    """The field's value and the derivatives in `needs` at the batch's points."""
+    order = 2 if "laplacian" in needs else 1 if "gradient" in needs else 0
+    return Evaluation(batch.x, jet(field_, batch.x, order=order, method=method), batch.data)
+
+
+@dataclass
+class Problem:
+    """A list of constraints; `losses` gives one named, weighted loss per constraint."""
+
+    constraints: Sequence[Constraint]
+    derivative_method: str = "auto"
+    """How derivatives are taken: auto (forward mode when the field supports it), forward, autograd."""
+
+    def losses(
+        self, field_: torch.nn.Module, generator: torch.Generator, device: torch.device | str = "cpu"
+    ) -> dict[str, Tensor]:
+        out = {}
+        for c in self.constraints:
+            batch = c.domain.sample(c.points, generator)
+            batch = Batch(batch.x.to(device), {k: v.to(device) for k, v in batch.data.items()})
+            out[c.name] = c.loss(evaluate(field_, batch, c.needs, self.derivative_method))
+        return out

@@ -1,0 +1,105 @@
+"""Images as signals: pixels on an isotropic grid, values normalized to [-1, 1] for training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sirenkit.errors import InputError
+from sirenkit.signals.grid import grid_coordinates
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image with values in [0, 1], shape (H, W, C).
+
+    C is 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA). Alpha is kept as one more channel:
+    it is fitted and written back like the colours, so a transparent PNG stays transparent.
+    """
+
+    pixels: np.ndarray
+    bit_depth: int = 8
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.pixels.shape[0], self.pixels.shape[1]
+
+    @property
+    def channels(self) -> int:
+        return self.pixels.shape[2]
+
+    def coordinates(self, device: torch.device | str | None = None) -> Tensor:
+        """(H·W, 2) pixel coordinates (row, column), the longer side spanning [-1, 1]."""
+        return grid_coordinates(self.shape, device=device)
+
+    def values(self, device: torch.device | str | None = None) -> Tensor:
+        """(H·W, C) pixel values normalized to [-1, 1], row-major like `coordinates`."""
+        return to_signed(torch.from_numpy(self.pixels.reshape(-1, self.channels))).to(device)
+
+    def crop(self, top: int, left: int, height: int, width: int) -> Image:
+        return Image(np.ascontiguousarray(self.pixels[top : top + height, left : left + width]), self.bit_depth)
+
+    def center_crop(self, height: int, width: int) -> Image:
+        h, w = self.shape
+        return self.crop((h - height) // 2, (w - width) // 2, height, width)
+
+
+def to_signed(values01: Tensor) -> Tensor:
+    """[0, 1] → [-1, 1]."""
+    return values01 * 2 - 1
+
+
+def to_unit(values_signed: Tensor) -> Tensor:
+    """[-1, 1] → [0, 1], clipped."""
+    return ((values_signed + 1) / 2).clamp(0, 1)
+
+
+def image_from_array(array: np.ndarray) -> Image:
+    """An `Image` from an (H, W) or (H, W, C) array: uint8, uint16, bool, or float in [0, 1]."""
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
+        raise InputError(f"an image must be (H, W) or (H, W, C) with C <= 4, got shape {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise InputError(f"the image is empty (shape {array.shape})")
+    if array.dtype == np.uint8:
+        return Image((array / 255.0).astype(np.float32), 8)
+    if array.dtype == np.uint16:
+        return Image((array / 65535.0).astype(np.float32), 16)
+    if array.dtype == np.bool_:
+        return Image(array.astype(np.float32), 1)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise InputError("the image has NaN or infinite values")
+        if array.min() < 0 or array.max() > 1:
+            raise InputError("a floating-point image must have values in [0, 1]")
+        return Image(array.astype(np.float32), 32)
+    raise InputError(f"unsupported pixel type {array.dtype}")
+
+
+def load_image(path: str | Path) -> Image:
+    """Read a PNG (gray, RGB, RGBA, 16-bit, palette), JPEG or any format imageio reads.
+
+    Palette images are expanded to RGB(A). Raises InputError with a one-line reason.
+    """
+    import imageio.v3 as iio
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such file: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty")
+    try:
+        array = np.asarray(iio.imread(path))
+    except Exception as error:  # imageio raises many types for undecodable files
+        raise InputError(f"cannot read {path} as an image ({type(error).__name__}: {error})") from None
+    if array.ndim == 4 and array.shape[0] == 1:
+        array = array[0]
+    try:
+        return image_from_array(array)
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
