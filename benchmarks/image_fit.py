@@ -97,7 +97,12 @@ def worker_defaults() -> dict:
     for threshold in (30, 35):
         row = next((r for r in outcome.result.history if r["psnr"] >= threshold), None)
         reached[str(threshold)] = None if row is None else {"step": row["step"], "seconds": row["seconds"]}
-    return {"reached": reached, "final_psnr": outcome.psnr, "steps": outcome.result.steps, "settings": IMAGE_FIT_DEFAULTS}
+    return {
+        "reached": reached,
+        "final_psnr": outcome.psnr,
+        "steps": outcome.result.steps,
+        "settings": IMAGE_FIT_DEFAULTS,
+    }
 
 
 def run_worker(*args: str) -> dict:
@@ -126,7 +131,9 @@ def main() -> None:
     import torch
 
     steps = str(args.steps)
-    print(f"camera 256x256, 3x256 SIREN, Adam lr 1e-4, full batch; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"camera 256x256, 3x256 SIREN, Adam lr 1e-4, full batch; torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     runs = {
         "siren-pytorch": run_worker("siren-pytorch", "plain", "--steps", steps),
         "sirenkit fp32": run_worker("sirenkit", "siren", "fp32", "--steps", steps),

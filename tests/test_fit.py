@@ -9,7 +9,7 @@ import torch
 
 from sirenkit.fields import FieldConfig
 from sirenkit.fit import CHECKPOINT_NAME, FitConfig, TrainingDiverged, fit
-from sirenkit.problems import SampledSignal, fitting_problem
+from sirenkit.problems import PointSet, fitting_problem
 from sirenkit.recipes.image import fit_image, render_image
 from sirenkit.store import Representation, load_representation, load_train_state
 
@@ -82,7 +82,7 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(camera64, tmp_path, m
     rep = Representation(
         recipe.build_field(config_full, seed=config.seed), config_full, recipe.signal_metadata(camera64)
     )
-    problem = fitting_problem(SampledSignal(camera64.coordinates(), camera64.values()), points=batch)
+    problem = fitting_problem(PointSet(camera64.coordinates(), {"target": camera64.values()}), points=batch)
     with pytest.raises(Killed):
         fit(rep, problem, config, run_dir=run_dir, quiet=True, on_step=kill_at_8)
     assert load_train_state(run_dir / CHECKPOINT_NAME).step == 5

@@ -96,3 +96,16 @@ def test_missing_file_and_empty_or_bad_arrays():
         image_from_array(np.full((3, 3), np.nan, np.float32))
     with pytest.raises(InputError, match="shape"):
         image_from_array(np.zeros((3, 3, 7), np.uint8))
+
+
+def test_finite_difference_targets_are_per_unit_of_coordinate():
+    from sirenkit.signals import discrete_laplacian, sobel_gradient
+
+    x = grid_coordinates((40, 60)).numpy().reshape(40, 60, 2)
+    values = np.stack([0.3 * x[..., 0] + 0.2 * x[..., 1] ** 2, -x[..., 1]], axis=-1)
+    gradient, lap = sobel_gradient(values), discrete_laplacian(values)
+    assert gradient.shape == (40, 60, 2, 2) and lap.shape == (40, 60, 2)
+    np.testing.assert_allclose(gradient[20, 30, 0], [0.3, 0.4 * x[20, 30, 1]], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(gradient[20, 30, 1], [0.0, -1.0], atol=1e-5)
+    np.testing.assert_allclose(lap[5:-5, 5:-5, 0], 0.4, rtol=1e-3)
+    np.testing.assert_allclose(lap[5:-5, 5:-5, 1], 0.0, atol=1e-3)

@@ -65,10 +65,10 @@ class MLPField(nn.Module):
         # The encoding and first layer read raw coordinates and always run in float32, also
         # under autocast: bfloat16 (8 significant bits) cannot tell neighbouring pixels apart.
         with torch.autocast(x.device.type, enabled=False):
-            h = self.layers[0](self.encoding(x.float()))
+            h = self.layers[0](self.encoding(x))
         for layer in self.layers[1:]:
             h = layer(h)
-        return self.head(h).float()
+        return self.head(h).to(x.dtype)
 
 
 def dense_stack(

@@ -13,7 +13,7 @@ from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig, build_field, nyquist_frequencies
 from sirenkit.fit import FitConfig, FitResult, fit
 from sirenkit.outputs import evaluate_grid, image_psnr, image_ssim, plot_curve, psnr_from_mse, write_json, write_png
-from sirenkit.problems import SampledSignal, fitting_problem
+from sirenkit.problems import PointSet, fitting_problem
 from sirenkit.signals import Image, axis_extents, to_unit
 from sirenkit.store import Representation, save_representation
 
@@ -105,7 +105,7 @@ def fit_image(
         raise InputError(f"batch must be at least 1, got {batch}")
     config = image_field_config(image, field_config)
     representation = Representation(build_field(config, seed=fit_config.seed), config, signal_metadata(image))
-    signal = SampledSignal(image.coordinates(device), image.values(device))
+    signal = PointSet(image.coordinates(device), {"target": image.values(device)})
     problem = fitting_problem(signal, points=batch)
     result = fit(
         representation,
