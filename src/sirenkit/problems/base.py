@@ -90,18 +90,34 @@ def evaluate(field_: torch.nn.Module, batch: Batch, needs: frozenset[Need], meth
 
 @dataclass
 class Problem:
-    """A list of constraints; `losses` gives one named, weighted loss per constraint."""
+    """A list of constraints; `losses` gives one named, weighted loss per constraint.
+
+    Constraints on the same domain object with the same `points` share one sample per step
+    and one evaluation of the field (with the union of their needs), as the SDF's on-surface
+    value, normal and eikonal terms do.
+    """
 
     constraints: Sequence[Constraint]
     derivative_method: str = "auto"
     """How derivatives are taken: auto (forward mode when the field supports it), forward, autograd."""
 
+    @property
+    def needs(self) -> frozenset[Need]:
+        return frozenset().union(*(c.needs for c in self.constraints))
+
     def losses(
         self, field_: torch.nn.Module, generator: torch.Generator, device: torch.device | str = "cpu"
     ) -> dict[str, Tensor]:
-        out = {}
+        groups: dict[tuple[int, int | None], list[Constraint]] = {}
         for c in self.constraints:
-            batch = c.domain.sample(c.points, generator)
+            groups.setdefault((id(c.domain), c.points), []).append(c)
+        out = {}
+        for members in groups.values():
+            first = members[0]
+            batch = first.domain.sample(first.points, generator)
             batch = Batch(batch.x.to(device), {k: v.to(device) for k, v in batch.data.items()})
-            out[c.name] = c.loss(evaluate(field_, batch, c.needs, self.derivative_method))
-        return out
+            needs = frozenset().union(*(c.needs for c in members))
+            ev = evaluate(field_, batch, needs, self.derivative_method)
+            for c in members:
+                out[c.name] = c.loss(ev)
+        return {c.name: out[c.name] for c in self.constraints}
