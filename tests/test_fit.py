@@ -33,12 +33,17 @@ def test_relu_of_the_same_size_stays_below_25_db(siren_vs_relu):
     assert siren_vs_relu["siren"].ssim > siren_vs_relu["relu"].ssim
 
 
-def test_bf16_hidden_layers_keep_quality_far_above_the_target(camera64, siren_vs_relu):
-    # fp32 memorizes this crop (> 100 dB); bf16 rounding of the hidden activations caps the fit
-    # near 55-60 dB, far above what any image fit needs, so the gap is no concern below that.
-    bf16 = fit_image(camera64, FieldConfig(), FitConfig(steps=300, **{**FAST, "precision": "bf16"}), quiet=True)
-    assert bf16.psnr >= 45
-    assert siren_vs_relu["siren"].psnr >= bf16.psnr
+def test_bf16_hidden_layers_fit_as_well_as_fp32(camera64):
+    # A narrow field keeps this cheap on CPUs without native bfloat16 (there a bf16 matmul is
+    # emulated, ~70x slower at width 256). Below bf16's rounding floor (~55 dB on this crop) the
+    # two precisions fit alike; `precision=auto` picks bf16 only where the hardware has it.
+    field = FieldConfig(width=64, depth=2)
+    fp32, bf16 = (
+        fit_image(camera64, field, FitConfig(steps=150, **{**FAST, "precision": precision}), quiet=True)
+        for precision in ("fp32", "bf16")
+    )
+    assert bf16.psnr >= 33
+    assert abs(bf16.psnr - fp32.psnr) < 1
 
 
 def test_same_seed_same_numbers(camera64):

@@ -4,26 +4,46 @@ Two paths behind one interface, `jet(field, x, order)`:
 
 - forward: pushes (value, gradient, Laplacian) through the encoding, each dense layer and
   each activation in a single pass (the "forward Laplacian", Li et al. 2023, arXiv 2307.08214).
-  It is an ordinary differentiable computation, so losses on derivatives train through it.
+  It is differentiable in the parameters, so losses on derivatives train through it. For the
+  activations sirenkit ships (sine, ReLU, tanh) a fused kernel runs it point-chunk by
+  point-chunk and has a hand-written backward that keeps only each hidden layer's
+  pre-activations and recomputes the elementwise terms (sin, cos, ...) when the gradient is
+  asked for; any other activation goes through plain autograd of the same propagation.
 - autograd: reverse mode, one backward pass per output channel for the gradient and one more
   per input dimension for the Laplacian (what the official SIREN code does). Works for any
   module mapping (..., d) to (..., c), and serves as the reference.
 
 Shapes: x is (..., d) — (N, d) or (B, N, d); value (..., c); gradient (..., c, d), per unit
-of coordinate; Laplacian (..., c), per unit of coordinate squared.
+of coordinate; Laplacian (..., c), per unit of coordinate squared; Hessian (..., c, d, d).
+
+Inside the forward path a jet of n features at a point is a "stack" of rows
+[value; ∂/∂x_1 … ∂/∂x_d; Laplacian], shape (N, R, n) with R = 1 + d (+ 1 for order 2), so that
+a dense layer is one matrix product of all rows with Wᵀ (the bias goes to the value row only).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
+from sirenkit.fields.activations import ReLU, Sine, Tanh
 from sirenkit.fields.mlp import MLPField
 
 Method = Literal["auto", "forward", "autograd"]
+METHODS = ("auto", "forward", "autograd")
+
+JET_CHUNK_POINTS = 8192
+"""Points per chunk of the fused forward kernel. A (8192, 4, 256) float32 stack is 32 MiB, so a
+chunk's temporaries stay small next to the saved pre-activations; larger chunks measured no
+faster on a 2-core CPU (benchmarks/derivatives.py)."""
+
+Derivatives = tuple[Tensor, Tensor, Tensor | None, Tensor | None]
+"""(σ, σ', σ'', σ''') of a pre-activation; None stands for a derivative that is zero everywhere."""
 
 
 @dataclass
@@ -44,52 +64,273 @@ class Jet:
 def jet(field: nn.Module, x: Tensor, *, order: int = 2, method: Method = "auto") -> Jet:
     """Φ(x) and, for order ≥ 1, ∇Φ(x), and for order 2, ΔΦ(x). See the module docstring for shapes.
 
-    `method="auto"` takes the forward path for an `MLPField` and autograd otherwise.
+    `method="auto"` takes the forward path for an `MLPField` and autograd otherwise;
+    "autograd" forces the reference path.
     """
     if order not in (0, 1, 2):
         raise ValueError(f"order must be 0, 1 or 2, got {order}")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if order == 0:
         return Jet(field(x))
     if method == "forward" or (method == "auto" and isinstance(field, MLPField)):
         if not isinstance(field, MLPField):
             raise TypeError(f"the forward path needs an MLPField, got {type(field).__name__}")
         return forward_jet(field, x, order)
-    if method not in ("auto", "autograd"):
-        raise ValueError(f"unknown method {method!r}")
     return autograd_jet(field, x, order)
+
+
+def gradient(field: nn.Module, x: Tensor, *, method: Method = "auto") -> Tensor:
+    """∇Φ(x), shape (..., c, d), per unit of coordinate."""
+    return jet(field, x, order=1, method=method).required("gradient")
+
+
+jacobian = gradient
+"""The Jacobian ∂Φ_k/∂x_i of a field with c outputs: (..., c, d), the same array as `gradient`."""
+
+
+def laplacian(field: nn.Module, x: Tensor, *, method: Method = "auto") -> Tensor:
+    """ΔΦ(x), shape (..., c), per unit of coordinate squared."""
+    return jet(field, x, order=2, method=method).required("laplacian")
+
+
+def divergence(field: nn.Module, x: Tensor, *, method: Method = "auto") -> Tensor:
+    """∇·Φ(x) = Σ_i ∂Φ_i/∂x_i for a vector field with as many outputs as inputs: (...)."""
+    grad = gradient(field, x, method=method)
+    if grad.shape[-1] != grad.shape[-2]:
+        raise ValueError(f"divergence needs c == d, got c={grad.shape[-2]}, d={grad.shape[-1]}")
+    return grad.diagonal(dim1=-2, dim2=-1).sum(-1)
+
+
+def hessian(field: nn.Module, x: Tensor) -> Tensor:
+    """∂²Φ_k/∂x_i∂x_j by autograd, shape (..., c, d, d), graph kept (any field)."""
+    x = x.detach().requires_grad_(True) if not x.requires_grad else x
+    grad = autograd_jet(field, x, 1).required("gradient")  # (..., c, d)
+    rows = [gradient_of(grad[..., k, i], x) for k in range(grad.shape[-2]) for i in range(grad.shape[-1])]
+    return torch.stack(rows, -2).unflatten(-2, grad.shape[-2:])
+
+
+# ---- forward path ----------------------------------------------------------------------------
 
 
 def forward_jet(field: MLPField, x: Tensor, order: int) -> Jet:
     """Forward-mode (value, gradient[, Laplacian]) in one pass; differentiable in the parameters.
 
-    Inside, tangents are kept as (..., d, n) so that every layer is one matrix product of the
-    stacked [value; tangents; Laplacian] rows with Wᵀ.
+    Always computed in the parameters' dtype, also under autocast: a Laplacian scales with ω0²
+    per layer and bfloat16's 8 significant bits would not carry it. Without grad mode (or with
+    frozen parameters and coordinates) nothing is kept for a backward pass.
     """
-    h, jac, lap = field.encoding.jet(x)  # (..., e), (..., e, d), (..., e)
-    tangents = jac.transpose(-1, -2)  # (..., d, e)
-    lap = lap if order == 2 else None
+    lead, d = x.shape[:-1], x.shape[-1]
+    with torch.autocast(x.device.type, enabled=False):
+        stack = encoding_stack(field, x.reshape(-1, d).to(field.head.weight.dtype), order)
+        layers = fused_layers(field)
+        params = [t for weight, bias, _ in layers for t in (weight, bias)]
+        if torch.is_grad_enabled() and any(t.requires_grad for t in [stack, *params]):
+            out = _FusedJet.apply(stack, order, [rule for _, _, rule in layers], *params)
+        else:
+            out = torch.cat([_propagate(part, layers, order) for part in stack.split(JET_CHUNK_POINTS, 1)], 1)
+    out = out.to(x.dtype).unflatten(1, lead)  # (R, ..., c)
+    return Jet(out[0], out[1 : 1 + d].movedim(0, -1), out[-1] if order == 2 else None)
+
+
+def encoding_stack(field: MLPField, x: Tensor, order: int) -> Tensor:
+    """The encoding's jet at points x (N, d) as a stack (R, N, e): [γ; ∂γ/∂x_1 … ∂γ/∂x_d; Δγ]."""
+    value, jac, lap = field.encoding.jet(x)  # (N, e), (N, e, d), (N, e)
+    rows = [value.unsqueeze(0), jac.movedim(-1, 0)] + ([lap.unsqueeze(0)] if order == 2 else [])
+    return torch.cat(rows, dim=0)
+
+
+Rule = Callable[[Tensor], Derivatives]
+Layer = tuple[Tensor, Tensor, Rule | None]
+"""(weight (n_out, n_in), bias (n_out,), the activation's derivatives, or None for the linear head)."""
+
+
+def _sine(u: Tensor) -> Derivatives:
+    """sin and its derivatives; ω0 is folded into the layer's weights (see `fused_layers`)."""
+    s, c = torch.sin(u), torch.cos(u)
+    return s, c, -s, -c
+
+
+def _relu(u: Tensor) -> Derivatives:
+    step = (u > 0).to(u.dtype)
+    return u * step, step, None, None
+
+
+def _tanh(u: Tensor) -> Derivatives:
+    t = torch.tanh(u)
+    d1 = 1 - t * t
+    return t, d1, -2 * t * d1, d1 * (6 * t * t - 2)
+
+
+def _any_activation(activation: nn.Module) -> Rule:
+    """σ, σ', σ'' from an activation's own `derivatives`, and σ''' by autograd of σ'' (elementwise)."""
+
+    def rule(u: Tensor) -> Derivatives:
+        with torch.enable_grad():
+            v = u.detach().requires_grad_(True)
+            s, d1, d2 = activation.derivatives(v)
+            (d3,) = torch.autograd.grad(d2.sum(), v)
+        return s.detach(), d1.detach(), d2.detach(), d3
+
+    return rule
+
+
+def fused_layers(field: MLPField) -> list[Layer]:
+    """The field's layers as (weight, bias, rule), the head last with rule None.
+
+    A sine layer sin(ω0 (W h + b)) becomes sin((ω0 W) h + ω0 b): the factor goes on the small
+    weight matrix once instead of on every element of every row of the stack.
+    """
+    layers: list[Layer] = []
     for layer in field.layers:
-        z, tz, lz = _affine(layer.weight, layer.bias, h, tangents, lap)
-        s, ds, dds = layer.activation.derivatives(z)
-        h = s
-        tangents = ds.unsqueeze(-2) * tz
-        if lap is not None:
-            lap = ds * lz + dds * tz.square().sum(-2)
-    value, tangents, lap = _affine(field.head.weight, field.head.bias, h, tangents, lap)
-    return Jet(value, tangents.transpose(-1, -2), lap)
+        act = layer.activation
+        if type(act) is Sine:
+            layers.append((act.omega0 * layer.weight, act.omega0 * layer.bias, _sine))
+        else:
+            rule = {ReLU: _relu, Tanh: _tanh}.get(type(act)) or _any_activation(act)
+            layers.append((layer.weight, layer.bias, rule))
+    return [*layers, (field.head.weight, field.head.bias, None)]
 
 
-def _affine(
-    weight: Tensor, bias: Tensor, h: Tensor, tangents: Tensor, lap: Tensor | None
-) -> tuple[Tensor, Tensor, Tensor | None]:
-    """Apply z = h Wᵀ + b to a jet: tangents and Laplacian transform linearly, without the bias."""
-    d = tangents.shape[-2]
-    rows = [h.unsqueeze(-2), tangents] + ([lap.unsqueeze(-2)] if lap is not None else [])
-    stacked = torch.cat(rows, dim=-2) @ weight.t()  # (..., 1 + d (+1), n_out)
-    z = stacked[..., 0, :] + bias
-    tz = stacked[..., 1 : 1 + d, :]
-    lz = stacked[..., 1 + d, :] if lap is not None else None
-    return z, tz, lz
+def _affine(stack: Tensor, weight: Tensor, bias: Tensor, out: Tensor | None = None) -> Tensor:
+    """z = h Wᵀ + b on a stack (R, N, n_in) → (R, N, n_out), contiguous, written to `out` if given;
+    the bias goes to the value row only."""
+    rows, n, width = stack.shape
+    flat = out.view(rows * n, -1) if out is not None else None
+    z = torch.mm(stack.reshape(rows * n, width), weight.t(), out=flat).view(rows, n, -1)
+    z[0] += bias
+    return z
+
+
+def _sum_of_products(a: Tensor, b: Tensor) -> Tensor:
+    """Σ_i a[i]·b[i] over the leading (tangent) axis: (d, N, n) → (N, n)."""
+    out = a[0] * b[0]
+    for i in range(1, a.shape[0]):
+        out.addcmul_(a[i], b[i])
+    return out
+
+
+def _push(z: Tensor, derivs: Derivatives, order: int) -> Tensor:
+    """The activation applied to a pre-activation stack z (R, N, n): σ(z), σ'·∂z, σ'·Δz + σ''·|∇z|²."""
+    s, d1, d2, _ = derivs
+    end = z.shape[0] - (order == 2)
+    t = z[1:end]
+    out = torch.empty_like(z)
+    out[0] = s
+    torch.mul(t, d1, out=out[1:end])
+    if order == 2:
+        torch.mul(z[-1], d1, out=out[-1])
+        if d2 is not None:
+            out[-1].addcmul_(d2, _sum_of_products(t, t))
+    return out
+
+
+def _pull(z: Tensor, g: Tensor, derivs: Derivatives, order: int) -> Tensor:
+    """The vector-Jacobian product of `_push`: ∂L/∂z (R, N, n) from g = ∂L/∂(its output) (R, N, n)."""
+    _, d1, d2, d3 = derivs
+    end = z.shape[0] - (order == 2)
+    t, gt = z[1:end], g[1:end]
+    out = torch.empty_like(z)
+    g0 = torch.mul(g[0], d1, out=out[0])
+    torch.mul(gt, d1, out=out[1:end])
+    if d2 is not None:
+        g0.addcmul_(d2, _sum_of_products(gt, t))
+    if order == 2:
+        gl = g[-1]
+        torch.mul(gl, d1, out=out[-1])
+        if d2 is not None:
+            g0.addcmul_(gl, d2 * z[-1] + d3 * _sum_of_products(t, t))
+            out[1:end].addcmul_(2 * gl * d2, t)
+    return out
+
+
+def _propagate(stack: Tensor, layers: list[Layer], order: int, keep: list[Tensor] | None = None) -> Tensor:
+    """The jet through all layers: (R, N, e) → (R, N, c).
+
+    With `keep`, the pre-activations of the activated layers after the first (the first one's is
+    cheap to recompute from the small input) are written into those (R, N, width) buffers.
+    """
+    h = stack
+    for i, (weight, bias, rule) in enumerate(layers[:-1]):
+        z = _affine(h, weight, bias, keep[i - 1] if keep is not None and i > 0 else None)
+        h = _push(z, rule(z[0]), order)
+    weight, bias, _ = layers[-1]
+    return _affine(h, weight, bias)
+
+
+class _FusedJet(torch.autograd.Function):
+    """The forward jet of an MLP with a hand-written backward, point-chunk by point-chunk.
+
+    Saved for backward: the input stack and, per chunk, the pre-activation stacks of the
+    activated layers after the first (R·N·width floats each). Everything elementwise is
+    recomputed chunk by chunk. The backward is not itself differentiable (no double backward).
+    """
+
+    @staticmethod
+    def forward(ctx, stack: Tensor, order: int, rules: list[Rule | None], *params: Tensor) -> Tensor:
+        ctx.order, ctx.rules = order, rules
+        layers = list(zip(params[0::2], params[1::2], rules))
+        rows, points = stack.shape[:2]
+        widths = [weight.shape[0] for weight, _, _ in layers[1:-1]]
+        # One block per saved layer, carved chunk by chunk, so that no chunk's saved tensors
+        # sit between another's freed temporaries (heap fragmentation raised the peak by ~0.3 GB).
+        blocks = [stack.new_empty(rows * points * width) for width in widths]
+        ctx.saved_chunks, outputs = [], []
+        for part in stack.split(JET_CHUNK_POINTS, 1):
+            begin, n = len(outputs) * JET_CHUNK_POINTS, part.shape[1]
+            keep = [b[rows * begin * w : rows * (begin + n) * w].view(rows, n, w) for b, w in zip(blocks, widths)]
+            outputs.append(_propagate(part, layers, order, keep))
+            ctx.saved_chunks.append(keep)
+        ctx.save_for_backward(stack, *params)
+        return torch.cat(outputs, 1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_out: Tensor):
+        stack, *params = ctx.saved_tensors
+        layers = list(zip(params[0::2], params[1::2], ctx.rules))
+        g_params = [torch.zeros_like(p) for p in params]
+        g_stack = torch.empty_like(stack) if ctx.needs_input_grad[0] else None
+        begin = 0
+        for index, part in enumerate(stack.split(JET_CHUNK_POINTS, 1)):
+            end = begin + part.shape[1]
+            zs = [_affine(part, *params[:2]), *ctx.saved_chunks[index]]
+            g_part = _backward_chunk(part, zs, g_out[:, begin:end], layers, ctx.order, g_params)
+            if g_stack is not None:
+                g_stack[:, begin:end] = g_part
+            begin = end
+        return g_stack, None, None, *g_params
+
+
+def _backward_chunk(
+    stack: Tensor, zs: list[Tensor], g: Tensor, layers: list[Layer], order: int, g_params: list[Tensor]
+) -> Tensor:
+    """Accumulate one chunk's parameter gradients into g_params (w0, b0, w1, ...); return ∂L/∂stack.
+
+    zs are the pre-activation stacks of the activated layers (R, N, width) and g is
+    ∂L/∂(output stack) (R, N, c). Walking down from the head, `h` is the input of layer k
+    (recomputed from zs[k - 1]) and g becomes ∂L/∂(pre-activation of layer k).
+    """
+
+    def accumulate(k: int, g: Tensor, h: Tensor) -> Tensor:
+        """Add layer k's parameter gradients; return ∂L/∂h, h the input of layer k."""
+        rows = g.shape[0] * g.shape[1]
+        g_flat = g.reshape(rows, -1)
+        g_params[2 * k].addmm_(g_flat.t(), h.reshape(rows, -1))
+        g_params[2 * k + 1] += g[0].sum(0)
+        return (g_flat @ layers[k][0]).view(h.shape)
+
+    derivs = layers[-2][2](zs[-1][0])
+    h = _push(zs[-1], derivs, order)
+    for k in range(len(layers) - 1, 0, -1):
+        g = _pull(zs[k - 1], accumulate(k, g, h), derivs, order)
+        if k >= 2:
+            derivs = layers[k - 2][2](zs[k - 2][0])
+            h = _push(zs[k - 2], derivs, order)
+    return accumulate(0, g, stack)
+
+
+# ---- autograd (reference) path --------------------------------------------------------------
 
 
 def autograd_jet(field: nn.Module, x: Tensor, order: int) -> Jet:
@@ -114,13 +355,3 @@ def gradient_of(y: Tensor, x: Tensor) -> Tensor:
 def divergence_of(v: Tensor, x: Tensor) -> Tensor:
     """∇·v for a vector field v of shape (..., d) computed from x (..., d): returns (...)."""
     return sum(gradient_of(v[..., i], x)[..., i] for i in range(x.shape[-1]))
-
-
-def gradient(field: nn.Module, x: Tensor, *, method: Method = "auto") -> Tensor:
-    """∇Φ(x), shape (..., c, d)."""
-    return jet(field, x, order=1, method=method).required("gradient")
-
-
-def laplacian(field: nn.Module, x: Tensor, *, method: Method = "auto") -> Tensor:
-    """ΔΦ(x), shape (..., c)."""
-    return jet(field, x, order=2, method=method).required("laplacian")

@@ -131,7 +131,7 @@ def fit(
     """Minimize the sum of the problem's losses over the representation's field.
 
     With `run_dir`, metrics rows go to metrics.jsonl and resumable checkpoints to
-    checkpoint.safetensors there; `resume=True` continues from that checkpoint (the result is
+    checkpoint.safetensors there (the folder is created); `resume=True` continues from that checkpoint (the result is
     the same as an uninterrupted run). `live_metrics` maps the loss terms of a step to extra
     numbers shown and logged (for instance PSNR). `on_step(step, representation)` is called after
     every step (snapshots, tests).
@@ -141,6 +141,8 @@ def fit(
     device = torch.device(device)
     dtype = autocast_dtype(config.precision, device)
     run_dir = Path(run_dir) if run_dir is not None else None
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
     field_ = representation.field.to(device)
     optimizer = torch.optim.Adam(field_.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
