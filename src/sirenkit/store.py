@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from sirenkit.errors import InputError
@@ -70,8 +70,6 @@ def _read(path: str | Path, expected_format: str) -> tuple[dict[str, torch.Tenso
         raise InputError(f"no such file: {path}")
     try:
         tensors = load_file(str(path))
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as handle:
             header = handle.metadata() or {}
     except (SafetensorError, OSError, ValueError) as error:

@@ -22,10 +22,19 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
     add_config_options(image, FitConfig, defaults=IMAGE_FIT_DEFAULTS)
     image.set_defaults(run=run_fit_image)
 
-    render = commands.add_parser("render", help="render a fitted representation at any size")
+    render = commands.add_parser(
+        "render", help="render a fitted image, sound or video at any size, rate or frame count"
+    )
     render.add_argument("checkpoint", type=Path, help="a model.safetensors written by `sirenkit fit`")
-    render.add_argument("--size", help="output size WxH, e.g. 2048x2048 (default: the source size)")
-    render.add_argument("--out", type=Path, help="output file (default: render_WxH.png beside the checkpoint)")
+    render.add_argument("--size", help="image or video frame size WxH, e.g. 2048x2048 (default: the source size)")
+    render.add_argument("--rate", type=int, help="audio: sample rate in Hz (default: the source rate)")
+    render.add_argument("--frames", type=int, help="video: frame count over the clip's span (default: the source's)")
+    render.add_argument("--fps", type=float, help="video: frame rate (default: keeps the clip's duration)")
+    render.add_argument(
+        "--out",
+        type=Path,
+        help="output file (default: render_WxH.png, render_RATEHz.wav or render_WxHxT.mp4 beside the checkpoint)",
+    )
     render.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute")
     render.set_defaults(run=run_render)
 
@@ -61,6 +70,15 @@ def run_render(args: argparse.Namespace) -> None:
     from sirenkit.store import load_representation
 
     representation = load_representation(args.checkpoint)
+    kind = representation.signal.get("kind")
+    if kind == "audio":
+        from sirenkit.cli.audio import render_audio_file
+
+        return render_audio_file(args, representation)
+    if kind == "video":
+        from sirenkit.cli.video import render_video_file
+
+        return render_video_file(args, representation)
     size = parse_size(args.size) if args.size else None
     pixels = render_image(representation, size, device=resolve_device(args.device))
     height, width = pixels.shape[:2]

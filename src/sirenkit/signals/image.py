@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sirenkit.errors import InputError
+from sirenkit.errors import InputError, readable_file
 from sirenkit.signals.grid import grid_coordinates
 
 
@@ -88,11 +88,7 @@ def load_image(path: str | Path) -> Image:
     """
     import imageio.v3 as iio
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no such file: {path}")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path} is empty")
+    path = readable_file(path)
     try:
         array = np.asarray(iio.imread(path))
     except Exception as error:  # imageio raises many types for undecodable files

@@ -1,0 +1,216 @@
+"""Video recipes: fit a field to a clip by random voxels, render it at any frame count, rate or size."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sirenkit.errors import InputError
+from sirenkit.fields import FieldConfig, build_field, nyquist_frequencies
+from sirenkit.fit import FitConfig, FitResult, fit
+from sirenkit.outputs import image_psnr, plot_curve, psnr_from_mse, write_json
+from sirenkit.outputs.video import render_frames, to_uint8, write_mp4
+from sirenkit.problems import Batch, Problem
+from sirenkit.problems.base import Constraint
+from sirenkit.signals import to_signed, to_unit
+from sirenkit.signals.video import DEFAULT_TIME_EXTENT, Video, voxel_coordinates
+from sirenkit.store import Representation, save_representation
+
+MODEL_NAME = "model.safetensors"
+
+
+@dataclass
+class VoxelGrid:
+    """The voxels of a video as a finite domain, sampled without materializing coordinates.
+
+    `frames` is (T, H, W, C) uint8; a sample draws flat voxel indices uniformly with
+    replacement and returns their (t, row, column) coordinates and values in [-1, 1] as
+    data["target"]. Memory: the uint8 frames only, one byte per value.
+    """
+
+    frames: Tensor
+    extents: tuple[float, float, float]
+
+    def sample(self, n: int | None, generator: torch.Generator) -> Batch:
+        shape = tuple(self.frames.shape[:3])
+        values = self.frames.reshape(-1, self.frames.shape[3])
+        if n is None or n >= values.shape[0]:
+            index = torch.arange(values.shape[0], device=values.device)
+        else:
+            index = torch.randint(values.shape[0], (n,), generator=generator).to(values.device)
+        target = to_signed(values[index].to(torch.float32) / 255.0)
+        return Batch(voxel_coordinates(index, shape, self.extents), {"target": target})
+
+
+def video_field_config(video: Video, config: FieldConfig) -> FieldConfig:
+    """Field settings for a clip: 3 inputs (t, row, column), one output per channel, relu-pe octaves
+    by the official Nyquist rule for the axis with the most samples."""
+    octaves = config.pe_octaves or nyquist_frequencies(max(video.shape))
+    return replace(config, in_dim=3, out_dim=video.channels, pe_octaves=octaves)
+
+
+def signal_metadata(video: Video, time_extent: float) -> dict:
+    """What a checkpoint records of the clip it represents."""
+    return {
+        "kind": "video",
+        "shape": list(video.shape),
+        "channels": video.channels,
+        "fps": video.fps,
+        "extents": list(video.extents(time_extent)),
+        "normalization": "value = 2·pixel − 1, pixel in [0, 1]",
+        "axes": "time (the clip spans ±extents[0]), row, column (square pixels, longer side spans [-1, 1])",
+    }
+
+
+def frame_times(frames: int, time_extent: float) -> list[float]:
+    """Time coordinates of `frames` evenly spaced frames over [-time_extent, time_extent]."""
+    return [0.0] if frames == 1 else np.linspace(-time_extent, time_extent, frames).tolist()
+
+
+@dataclass(frozen=True)
+class VideoRender:
+    """How a clip is rendered: frame count, (height, width) and frame rate."""
+
+    frames: int
+    size: tuple[int, int]
+    fps: float
+
+
+def render_plan(
+    representation: Representation,
+    frames: int | None = None,
+    size: tuple[int, int] | None = None,
+    fps: float | None = None,
+) -> VideoRender:
+    """Defaults: the source's frame count and size; a frame rate that keeps the clip's duration."""
+    signal = representation.signal
+    if signal.get("kind") != "video":
+        raise InputError(f"this checkpoint represents a {signal.get('kind', 'unknown')} signal, not a video")
+    count, height, width = signal["shape"]
+    frames = count if frames is None else frames
+    if frames < 1:
+        raise InputError(f"frames must be at least 1, got {frames}")
+    size = size or (height, width)
+    if min(size) < 1:
+        raise InputError(f"size must be at least 1x1, got {size[1]}x{size[0]}")
+    fps = signal["fps"] * frames / count if fps is None else fps
+    if not fps > 0:
+        raise InputError(f"fps must be positive, got {fps}")
+    return VideoRender(frames, size, fps)
+
+
+def render_video(
+    representation: Representation,
+    plan: VideoRender,
+    *,
+    device: torch.device | str = "cpu",
+    chunk: int = 65536,
+) -> Iterator[np.ndarray]:
+    """The represented clip as (H, W, C) frames in [0, 1], one at a time, over the source's time span.
+
+    Any frame count and size works: the grid always spans the source's extents.
+    """
+    extents = representation.signal["extents"]
+    times = frame_times(plan.frames, extents[0])
+    for values in render_frames(representation.field, times, plan.size, tuple(extents[1:]), chunk=chunk, device=device):
+        yield to_unit(torch.from_numpy(values)).numpy()
+
+
+@dataclass
+class VideoFit:
+    """A video fit's outcome: the fit and the PSNR of every frame (data range 1, pixels in [0, 1])."""
+
+    result: FitResult
+    frame_psnr: list[float]
+
+    @property
+    def mean_psnr(self) -> float:
+        return statistics.fmean(self.frame_psnr)
+
+    def summary(self) -> dict:
+        representation = self.result.representation
+        return {
+            "model": representation.config.model,
+            "steps": self.result.steps,
+            "seconds": round(self.result.seconds, 3),
+            "mean_psnr_db": round(self.mean_psnr, 3),
+            "frame_psnr_db": [round(p, 3) for p in self.frame_psnr],
+            "metric_convention": "PSNR per frame on pixel values in [0, 1], data range 1, before MP4 encoding",
+            "parameters": sum(p.numel() for p in representation.field.parameters()),
+        }
+
+
+def measure_video(
+    representation: Representation, video: Video, *, device: torch.device | str = "cpu", out: Path | None = None
+) -> list[float]:
+    """PSNR of every frame against the source, rendering one frame at a time; with `out`, also write it as MP4."""
+    plan = VideoRender(video.shape[0], video.shape[1:], video.fps)
+    psnr: list[float] = []
+
+    def frames() -> Iterator[np.ndarray]:
+        for source, frame in zip(video.frames, render_video(representation, plan, device=device)):
+            psnr.append(image_psnr(source.astype(np.float32) / 255.0, frame))
+            yield to_uint8(frame)
+
+    if out is None:
+        for _ in frames():
+            pass
+    else:
+        write_mp4(out, frames(), video.fps)
+    return psnr
+
+
+def fit_video(
+    video: Video,
+    field_config: FieldConfig,
+    fit_config: FitConfig,
+    *,
+    batch: int | None = None,
+    time_extent: float = DEFAULT_TIME_EXTENT,
+    device: torch.device | str = "cpu",
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    quiet: bool = False,
+    on_step: Callable[[int, Representation], None] | None = None,
+) -> VideoFit:
+    """Fit a field to a clip by `batch` random voxels per step (all voxels when None).
+
+    The time axis spans [-time_extent, time_extent] (see `sirenkit.signals.video`). With
+    `run_dir`, writes model.safetensors, reconstruction.mp4, curve.png (PSNR of the training
+    batch), metrics.jsonl, summary.json (per-frame PSNR) and checkpoint.safetensors.
+    """
+    if batch is not None and batch < 1:
+        raise InputError(f"batch must be at least 1, got {batch}")
+    if not time_extent > 0:
+        raise InputError(f"time-extent must be positive, got {time_extent}")
+    config = video_field_config(video, field_config)
+    representation = Representation(
+        build_field(config, seed=fit_config.seed), config, signal_metadata(video, time_extent)
+    )
+    voxels = VoxelGrid(torch.from_numpy(video.frames).to(device), video.extents(time_extent))
+    fitting = Constraint("fit", voxels, lambda ev: ev.value - ev.data["target"], points=batch)
+    result = fit(
+        representation,
+        Problem([fitting]),
+        fit_config,
+        device=device,
+        run_dir=run_dir,
+        resume=resume,
+        live_metrics=lambda terms: {"psnr": psnr_from_mse(terms["fit"] / 4)},
+        quiet=quiet,
+        on_step=on_step,
+    )
+    out = Path(run_dir) / "reconstruction.mp4" if run_dir is not None else None
+    outcome = VideoFit(result, measure_video(representation, video, device=device, out=out))
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        save_representation(run_dir / MODEL_NAME, representation)
+        plot_curve(result.history, run_dir / "curve.png", title=f"{config.model}: PSNR of the training batch")
+        write_json(run_dir / "summary.json", outcome.summary())
+    return outcome
