@@ -4,13 +4,15 @@
 
 Prints (1) seconds per step at the paper's settings (3 hidden layers × 256, ω0 = 30, Adam
 lr 1e-4, full batch of 65,536 pixels) for sirenkit and siren-pytorch's `SirenNet`, with the
-ratio, and the PSNR of both at 100/250/500 steps; (2) sirenkit's ReLU MLP of the same size;
+ratio; (2) the PSNR at 100/250/500 steps of sirenkit's SIREN (and, with --reference-quality,
+of siren-pytorch's) and of sirenkit's ReLU MLP of the same size;
 (3) the wall time to 30 and 35 dB with `sirenkit fit image`'s default settings.
 
-Each side runs in a fresh worker process, one after another, so that neither inherits the
-other's allocator state: sirenkit's fit loop tunes glibc malloc for the process, which a plain
-siren-pytorch script does not. A third worker runs siren-pytorch with that same tuning, to
-show how much of the gap is the allocator. PSNR: pixel values in [0, 1], data range 1,
+Each measurement runs in a fresh worker process, so that no side inherits another's allocator
+state: sirenkit's fit loop tunes glibc malloc for the process, which a plain siren-pytorch
+script does not (one worker runs siren-pytorch with that same tuning, to show how much of the
+gap is the allocator). Timing workers are short and interleaved over several rounds, so that
+load from other processes on a shared machine falls on every side alike. PSNR: pixel values in [0, 1], data range 1,
 measured on the training batch (the whole image) before each step's update.
 """
 
@@ -25,6 +27,8 @@ import sys
 import time
 
 CHECKPOINTS = (100, 250, 500)
+WARMUP = 5
+TIMING_STEPS = 25
 
 
 def camera256():
@@ -49,9 +53,9 @@ def worker_sirenkit(model: str, steps: int, precision: str) -> dict:
     image = image_from_array(camera256())
     config = FitConfig(steps=steps, lr=1e-4, precision=precision, checkpoint_every=0)
     outcome = fit_image(image, FieldConfig(model=model, width=256, depth=3), config, quiet=True)
-    seconds = [row["seconds"] for row in outcome.result.history]
+    seconds = [0.0] + [row["seconds"] for row in outcome.result.history]
     return {
-        "step_seconds": statistics.median(b - a for a, b in zip(seconds[5:], seconds[6:])),
+        "step_seconds": [b - a for a, b in zip(seconds, seconds[1:])][WARMUP:],
         "psnr": {str(s): outcome.result.history[s - 1]["psnr"] for s in CHECKPOINTS if s <= steps},
     }
 
@@ -80,7 +84,7 @@ def worker_siren_pytorch(steps: int, tuned_malloc: bool) -> dict:
         times.append(time.perf_counter() - begin)
         if step in CHECKPOINTS:
             psnr[str(step)] = psnr_of_signed_mse(loss.item())
-    return {"step_seconds": statistics.median(times[5:]), "psnr": psnr}
+    return {"step_seconds": times[WARMUP:], "psnr": psnr}
 
 
 def worker_defaults() -> dict:
@@ -112,9 +116,21 @@ def run_worker(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+SIDES = {
+    "siren-pytorch": ("siren-pytorch", "plain"),
+    "siren-pytorch + malloc tuning": ("siren-pytorch", "tuned"),
+    "sirenkit fp32": ("sirenkit", "siren", "fp32"),
+    "sirenkit auto precision": ("sirenkit", "siren", "auto"),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--steps", type=int, default=500, help="steps of the quality runs")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
+    parser.add_argument(
+        "--reference-quality", action="store_true", help="also run siren-pytorch's quality run (doubles the time)"
+    )
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -130,23 +146,36 @@ def main() -> None:
 
     import torch
 
-    steps = str(args.steps)
+    from sirenkit.fit import autocast_dtype
+
+    auto = autocast_dtype("auto", torch.device("cpu")) or torch.float32
     print(
-        f"camera 256x256, 3x256 SIREN, Adam lr 1e-4, full batch; torch {torch.__version__}, {torch.get_num_threads()} threads"
+        f"camera 256x256, 3x256 SIREN, Adam lr 1e-4, full batch; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; precision auto = {auto} on this CPU"
     )
-    runs = {
-        "siren-pytorch": run_worker("siren-pytorch", "plain", "--steps", steps),
-        "sirenkit fp32": run_worker("sirenkit", "siren", "fp32", "--steps", steps),
-        "sirenkit auto": run_worker("sirenkit", "siren", "auto", "--steps", steps),
-        "siren-pytorch + malloc tuning": run_worker("siren-pytorch", "tuned", "--steps", steps),
-        "sirenkit relu": run_worker("sirenkit", "relu", "fp32", "--steps", steps),
-    }
-    reference = runs["siren-pytorch"]["step_seconds"]
-    print(f"\n{'run':32s} {'s/step':>8s} {'speed-up':>9s}  " + "  ".join(f"PSNR@{s:<4d}" for s in CHECKPOINTS))
-    for name, run in runs.items():
-        cells = "  ".join(f"{run['psnr'].get(str(s), math.nan):8.2f}" for s in CHECKPOINTS)
-        print(f"{name:32s} {run['step_seconds']:8.3f} {reference / run['step_seconds']:8.2f}x  {cells}")
-    print("(the official SIREN code, measured on this machine by the issue: 0.78 s/step, 27.1 / 32.5 / 36.4 dB)")
+    print(f"\nseconds per step: median of {TIMING_STEPS - WARMUP} steps per worker, {args.rounds} interleaved rounds")
+    sides = {name: worker for name, worker in SIDES.items() if auto != torch.float32 or "auto" not in worker}
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(args.rounds):
+        for name, worker in sides.items():
+            times[name] += run_worker(*worker, "--steps", str(TIMING_STEPS))["step_seconds"]
+    reference = statistics.median(times["siren-pytorch"])
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        print(f"  {name:32s} {median:7.3f} s/step   {reference / median:5.2f}x siren-pytorch")
+    print("  (the official SIREN code, measured on this machine by the issue: 0.78 s/step)")
+
+    steps = str(args.steps)
+    print("\nPSNR (dB, training batch = whole image) after 100 / 250 / 500 steps at the paper's settings")
+    quality = {}
+    if args.reference_quality:
+        quality["siren-pytorch"] = run_worker("siren-pytorch", "plain", "--steps", steps)
+    quality["sirenkit siren, auto precision"] = run_worker("sirenkit", "siren", "auto", "--steps", steps)
+    quality["sirenkit relu"] = run_worker("sirenkit", "relu", "fp32", "--steps", steps)
+    for name, run in quality.items():
+        cells = "  ".join(f"{run['psnr'].get(str(s), math.nan):6.2f}" for s in CHECKPOINTS)
+        print(f"  {name:32s} {cells}")
+    print("  (official code per the issue: 27.1 / 32.5 / 36.4 dB; its ReLU MLP 16.4 / 18.2 dB at 100 / 250)")
 
     defaults = run_worker("defaults")
     print(f"\n`sirenkit fit image` defaults {defaults['settings']}:")
@@ -154,7 +183,7 @@ def main() -> None:
         text = "not reached" if hit is None else f"step {hit['step']}, {hit['seconds']:.1f} s"
         print(f"  {threshold} dB: {text}")
     print(f"  final PSNR {defaults['final_psnr']:.2f} dB after {defaults['steps']} steps")
-    print("(the official code needs about 150 s to reach 30 dB on this machine)")
+    print("  (the official code needs about 150 s to reach 30 dB on this machine)")
 
 
 if __name__ == "__main__":

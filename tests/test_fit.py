@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig
 from sirenkit.fit import CHECKPOINT_NAME, FitConfig, TrainingDiverged, fit
 from sirenkit.problems import PointSet, fitting_problem
@@ -118,3 +119,12 @@ def test_learning_rate_schedule():
     assert config.lr_at(11) == pytest.approx(0.1)
     assert config.lr_at(6) == pytest.approx(0.55)
     assert FitConfig(steps=11, lr=0.5).lr_at(7) == 0.5
+
+
+def test_wall_clock_budget_ends_the_run_with_a_checkpoint(camera64, tmp_path):
+    config = FitConfig(steps=1000, max_seconds=1e-9, log_every=10, **FAST)
+    outcome = fit_image(camera64, FieldConfig(width=16, depth=1), config, run_dir=tmp_path, quiet=True)
+    assert outcome.result.steps == 1 and [row["step"] for row in outcome.result.history] == [1]
+    assert load_train_state(tmp_path / CHECKPOINT_NAME).step == 1
+    with pytest.raises(InputError, match="max-seconds"):
+        FitConfig(max_seconds=0)

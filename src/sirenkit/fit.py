@@ -44,6 +44,9 @@ class FitConfig:
     """Matrix products of the hidden layers: fp32, bf16 (autocast; the first layer stays fp32),
     or auto: bf16 where the device multiplies bf16 natively (AMX / AVX-512 BF16 CPUs, CUDA).
     bf16 rounding caps a fit near 55-60 dB PSNR; use fp32 beyond that."""
+    max_seconds: float | None = None
+    """Wall-clock budget: stop after the first step that ends past this many seconds (counting
+    the time before a --resume); the run then ends as if `steps` had been reached."""
     retain_memory: bool = True
     """Keep freed activation buffers in the process heap (glibc mallopt) instead of returning them
     to the OS each step; this removes page-fault time, about half of a CPU step. Process-wide."""
@@ -59,6 +62,8 @@ class FitConfig:
             raise InputError(f"lr-final-ratio must be in (0, 1], got {self.lr_final_ratio}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise InputError(f"unknown precision {self.precision!r}; choose auto, fp32 or bf16")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise InputError(f"max-seconds must be positive, got {self.max_seconds}")
         if self.checkpoint_every < 0 or self.log_every < 1:
             raise InputError("checkpoint-every must be >= 0 and log-every >= 1")
 
@@ -178,7 +183,8 @@ def fit(
                 row.update(live_metrics(row))
             row["lr"] = config.lr_at(step)
             row["seconds"] = elapsed_before + time.perf_counter() - begin
-            if step % config.log_every == 0 or step == config.steps:
+            last = step == config.steps or (config.max_seconds is not None and row["seconds"] >= config.max_seconds)
+            if step % config.log_every == 0 or last:
                 history.append(row)
                 if log is not None:
                     log.write(json.dumps(row) + "\n")
@@ -187,21 +193,21 @@ def fit(
             bar.set_postfix({k: f"{row[k]:.4g}" for k in row if k not in ("step", "lr", "seconds")}, refresh=False)
             if on_step is not None:
                 on_step(step, representation)
-            if run_dir is not None and (
-                step == config.steps or (config.checkpoint_every and step % config.checkpoint_every == 0)
-            ):
+            if run_dir is not None and (last or (config.checkpoint_every and step % config.checkpoint_every == 0)):
                 save_train_state(
                     run_dir / CHECKPOINT_NAME,
                     TrainState(
                         representation, optimizer.state_dict(), generator.get_state(), step, {"fit": asdict(config)}
                     ),
                 )
+            if last:
+                break
     finally:
         bar.close()
         if log is not None:
             log.close()
     seconds = elapsed_before + time.perf_counter() - begin
-    return FitResult(representation, history, seconds, config.steps)
+    return FitResult(representation, history, seconds, history[-1]["step"] if history else start)
 
 
 def _restore(

@@ -57,6 +57,7 @@ def run_fit_image(args: argparse.Namespace) -> None:
         run_dir=run_dir,
         resume=args.resume,
         quiet=args.quiet,
+        source=args.path,
     )
     s = outcome.summary()
     print(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from sirenkit.store import atomic_write
 
 
@@ -25,6 +27,45 @@ def plot_curve(
     ax.set_ylabel(label)
     ax.set_title(title)
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+
+
+def colorize(values: np.ndarray, cmap: str, vmin: float, vmax: float) -> np.ndarray:
+    """(H, W) values → (H, W, 3) RGB in [0, 1] through a matplotlib colormap over [vmin, vmax] (clipped)."""
+    from matplotlib import colormaps
+
+    scaled = np.clip((values - vmin) / (vmax - vmin), 0, 1)
+    return colormaps[cmap](scaled)[..., :3]
+
+
+def plot_derivative_grid(
+    path: str | Path, rows: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, dict | None]]
+) -> None:
+    """One row per (label, image (H, W, C) in [0, 1], gradient RGB, Laplacian RGB, metrics or None), as PNG.
+
+    Column titles carry the row's PSNRs (image, gradient, Laplacian) when metrics are given.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), 3, figsize=(7.5, 2.6 * len(rows)), dpi=110, squeeze=False)
+    for row, (label, pixels, gradient, laplacian, metrics) in zip(axes, rows):
+        gray = pixels.shape[2] == 1
+        panels = [pixels[..., 0] if gray else pixels[..., :3], gradient, laplacian]
+        titles = ["image", "gradient |∇|", "Laplacian Δ"]
+        if metrics:
+            keys = ["psnr_db", "gradient_psnr_db", "laplacian_psnr_db"]
+            titles = [f"{t} ({metrics[k]:.1f} dB)" for t, k in zip(titles, keys)]
+        for ax, panel, title in zip(row, panels, titles):
+            ax.imshow(np.clip(panel, 0, 1), cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=1)
+            ax.set_title(title, fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(label, fontsize=9)
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -10,6 +11,31 @@ from torch import Tensor, nn
 from sirenkit.signals.grid import grid_coordinates
 
 DEFAULT_CHUNK = 65536
+
+
+def map_grid(
+    fn: Callable[[Tensor], Tensor],
+    shape: tuple[int, ...],
+    *,
+    extents: tuple[float, ...] | None = None,
+    chunk: int = DEFAULT_CHUNK,
+    device: torch.device | str = "cpu",
+) -> Tensor:
+    """`fn` over the grid of `shape`, returned on the CPU as (*shape, k), float32.
+
+    `fn` maps coordinates (n, d) on `device` to (n, k). The grid is isotropic unless `extents`
+    (half-width per axis) says otherwise. At most `chunk` points are evaluated at once and their
+    coordinates are made on the fly, so working memory is bounded whatever the size; only the
+    output is held whole.
+    """
+    if chunk < 1:
+        raise ValueError("chunk must be at least 1")
+    total = math.prod(shape)
+    parts = []
+    for begin in range(0, total, chunk):
+        x = grid_coordinates(shape, start=begin, stop=begin + chunk, extents=extents, device=device)
+        parts.append(fn(x).float().cpu())
+    return torch.cat(parts).reshape(*shape, -1)
 
 
 def evaluate_grid(
@@ -20,20 +46,7 @@ def evaluate_grid(
     chunk: int = DEFAULT_CHUNK,
     device: torch.device | str = "cpu",
 ) -> Tensor:
-    """Φ on the grid of `shape`, returned on the CPU as (*shape, c), float32.
-
-    The grid is isotropic unless `extents` (half-width per axis) says otherwise.
-
-    At most `chunk` points are evaluated at once and their coordinates are made on the fly,
-    so working memory is bounded whatever the size; only the output is held whole.
-    """
-    if chunk < 1:
-        raise ValueError("chunk must be at least 1")
-    total = math.prod(shape)
+    """Φ on the grid of `shape`, (*shape, c) float32 on the CPU, in bounded memory (see `map_grid`)."""
     field = field.to(device)
-    parts = []
     with torch.no_grad():
-        for begin in range(0, total, chunk):
-            x = grid_coordinates(shape, start=begin, stop=begin + chunk, extents=extents, device=device)
-            parts.append(field(x).float().cpu())
-    return torch.cat(parts).reshape(*shape, -1)
+        return map_grid(field, shape, extents=extents, chunk=chunk, device=device)

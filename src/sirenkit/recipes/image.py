@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,8 +27,8 @@ def image_field_config(image: Image, config: FieldConfig) -> FieldConfig:
     return replace(config, in_dim=2, out_dim=image.channels, pe_octaves=octaves)
 
 
-def signal_metadata(image: Image) -> dict:
-    """What a checkpoint records of the image it represents."""
+def signal_metadata(image: Image, source: Path | None = None) -> dict:
+    """What a checkpoint records of the image it represents (and the file it came from, if given)."""
     return {
         "kind": "image",
         "shape": list(image.shape),
@@ -35,6 +36,7 @@ def signal_metadata(image: Image) -> dict:
         "bit_depth": image.bit_depth,
         "normalization": "value = 2·pixel − 1, pixel in [0, 1]",
         "axes": "row, column; longer side spans [-1, 1]",
+        **({"source": str(source.resolve())} if source is not None else {}),
     }
 
 
@@ -94,17 +96,21 @@ def fit_image(
     run_dir: str | Path | None = None,
     resume: bool = False,
     quiet: bool = False,
+    on_step: Callable[[int, Representation], None] | None = None,
+    source: Path | None = None,
 ) -> ImageFit:
     """Fit a field to an image; with `run_dir`, write the run's files there.
 
     `batch` pixels are drawn at random each step (all pixels when None). The field is
     initialized from `fit_config.seed`. Files: model.safetensors, reconstruction.png,
     curve.png (PSNR per step), metrics.jsonl, summary.json, checkpoint.safetensors.
+    `on_step(step, representation)` runs after every step (snapshots); `source`, the image's
+    file, is recorded in the checkpoint (for `sirenkit derivatives`).
     """
     if batch is not None and batch < 1:
         raise InputError(f"batch must be at least 1, got {batch}")
     config = image_field_config(image, field_config)
-    representation = Representation(build_field(config, seed=fit_config.seed), config, signal_metadata(image))
+    representation = Representation(build_field(config, seed=fit_config.seed), config, signal_metadata(image, source))
     signal = PointSet(image.coordinates(device), {"target": image.values(device)})
     problem = fitting_problem(signal, points=batch)
     result = fit(
@@ -116,6 +122,7 @@ def fit_image(
         resume=resume,
         live_metrics=lambda terms: {"psnr": psnr_from_mse(terms["fit"] / 4)},
         quiet=quiet,
+        on_step=on_step,
     )
     reconstruction = render_image(representation, device=device)
     quality = ImageFit(

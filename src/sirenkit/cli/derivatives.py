@@ -1,0 +1,119 @@
+"""`sirenkit derivatives` (a checkpoint's gradient and Laplacian against the data) and `sirenkit compare image`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sirenkit.calculus import METHODS
+from sirenkit.cli.common import Parser, parse_size, prepare_run_dir, resolve_device
+from sirenkit.configargs import add_config_options, config_from_args
+from sirenkit.errors import InputError
+from sirenkit.fields import FIELD_BUILDERS, FieldConfig
+from sirenkit.fit import FitConfig
+
+COMPARE_MODELS = "siren,relu,tanh,relu-pe"
+COMPARE_FIT_DEFAULTS = {"steps": 300, "lr": 1e-4, "schedule": "constant", "precision": "auto"}
+"""The paper's image settings: faster schedules fit the pixels sooner but leave the field free to
+oscillate between them, and its derivatives then stop resembling the data's."""
+
+
+def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParsersAction) -> None:
+    derivatives = commands.add_parser(
+        "derivatives", help="a fitted image's gradient and Laplacian against the Sobel and Laplace filters of the data"
+    )
+    derivatives.add_argument("checkpoint", type=Path, help="a model.safetensors written by `sirenkit fit image`")
+    derivatives.add_argument("--image", type=Path, help="the source image (default: the file recorded at fit time)")
+    derivatives.add_argument("--size", help="size WxH of the network's maps (default: the source size)")
+    derivatives.add_argument("--method", choices=METHODS, default="auto", help="calculus path (default: auto)")
+    derivatives.add_argument("--out", type=Path, help="output folder (default: beside the checkpoint)")
+    derivatives.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute")
+    derivatives.set_defaults(run=run_derivatives)
+
+    compare = commands.add_parser("compare", help="fit several models and compare their derivatives")
+    kinds = compare.add_subparsers(dest="kind", required=True, parser_class=Parser)
+    image = kinds.add_parser("image", help="SIREN against baselines: image, gradient and Laplacian per model")
+    image.add_argument("path", type=Path, help="the image file")
+    image.add_argument("--models", default=COMPARE_MODELS, help=f"comma-separated models (default: {COMPARE_MODELS})")
+    image.add_argument("--snapshots", help="comma-separated steps to show (default: the last step)")
+    image.add_argument("--out", type=Path, required=True, help="folder for comparison.png and comparison.json")
+    image.add_argument("--batch", type=int, default=None, help="pixels drawn per step (default: all)")
+    image.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute")
+    image.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_config_options(image, FieldConfig, skip=("in_dim", "out_dim", "model"))
+    add_config_options(image, FitConfig, defaults=COMPARE_FIT_DEFAULTS)
+    image.set_defaults(run=run_compare_image)
+
+
+def run_derivatives(args: argparse.Namespace) -> None:
+    from sirenkit.recipes.derivatives import derivatives_report
+    from sirenkit.signals import load_image
+    from sirenkit.store import load_representation
+
+    representation = load_representation(args.checkpoint)
+    if representation.signal.get("kind") != "image":
+        raise InputError(
+            f"derivatives need an image checkpoint; {args.checkpoint} holds {representation.signal.get('kind')}"
+        )
+    source = args.image or representation.signal.get("source")
+    if source is None:
+        raise InputError("this checkpoint does not record its source image: pass it with --image")
+    size = parse_size(args.size) if args.size else None
+    run_dir = prepare_run_dir(args.out or args.checkpoint.parent)
+    metrics = derivatives_report(
+        representation, load_image(source), run_dir, size=size, method=args.method, device=resolve_device(args.device)
+    )
+    print(
+        f"gradient: PSNR {metrics['gradient_psnr_db']:.2f} dB, relative error {metrics['gradient_relative_error']:.3f}; "
+        f"Laplacian: PSNR {metrics['laplacian_psnr_db']:.2f} dB, relative error {metrics['laplacian_relative_error']:.3f} "
+        f"-> {run_dir}"
+    )
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InputError(f"{what} must be comma-separated integers, got {text!r}") from None
+
+
+def run_compare_image(args: argparse.Namespace) -> None:
+    from sirenkit.recipes.derivatives import compare_models, write_comparison
+    from sirenkit.signals import load_image
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in FIELD_BUILDERS]
+    if not models or unknown:
+        raise InputError(
+            f"unknown model(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(FIELD_BUILDERS)}"
+        )
+    fit_config = config_from_args(FitConfig, args)
+    snapshots = _int_list(args.snapshots, "--snapshots") if args.snapshots else [fit_config.steps]
+    field_config = config_from_args(FieldConfig, args, in_dim=2, out_dim=1)
+    image = load_image(args.path)
+    run_dir = prepare_run_dir(args.out)
+    taken = compare_models(
+        image,
+        models,
+        fit_config,
+        snapshots,
+        field_config=field_config,
+        batch=args.batch,
+        device=resolve_device(args.device),
+        quiet=args.quiet,
+    )
+    floor = write_comparison(run_dir, image, taken)
+    print(
+        f"{'model':10s} {'step':>6s} {'image dB':>9s} {'grad dB':>8s} {'lap dB':>7s} {'grad rel':>9s} {'lap rel':>8s}"
+    )
+    for s in taken:
+        m = s.metrics
+        print(
+            f"{s.model:10s} {s.step:6d} {m['psnr_db']:9.2f} {m['gradient_psnr_db']:8.2f} {m['laplacian_psnr_db']:7.2f} "
+            f"{m['gradient_relative_error']:9.3f} {m['laplacian_relative_error']:8.3f}"
+        )
+    print(
+        f"{'zero map':10s} {'':6s} {'':9s} {floor['gradient_psnr_db']:8.2f} {floor['laplacian_psnr_db']:7.2f} "
+        f"{1:9.3f} {1:8.3f}   (what a map of zeros scores: the floor)"
+    )
+    print(f"-> {run_dir / 'comparison.png'}")
