@@ -8,8 +8,8 @@ RUNS ?= runs
 
 demo:
 	bash install.sh
-	sirenkit fit image $(KODAK) --model siren --batch 65536 --steps 1000 --out $(RUNS)/kodim23-siren
-	sirenkit fit image $(KODAK) --model relu --batch 65536 --steps 1000 --out $(RUNS)/kodim23-relu
+	sirenkit fit image $(KODAK) --model siren --batch 65536 --out $(RUNS)/kodim23-siren
+	sirenkit fit image $(KODAK) --model relu --batch 65536 --out $(RUNS)/kodim23-relu
 
 test:
 	bash install.sh test
@@ -20,3 +20,5 @@ test:
 bench:
 	bash install.sh test bench
 	$(PYTHON) benchmarks/image_fit.py
+	$(PYTHON) benchmarks/derivatives.py
+	$(PYTHON) benchmarks/audio_video.py

@@ -32,12 +32,16 @@ TIMING_STEPS = 25
 
 
 def camera256():
+    """(256, 256, 1) float32 in [0, 1], resized as the official code does (torchvision Resize: PIL bilinear).
+
+    The resampling filter matters: scikit-image's Gaussian anti-aliasing gives an image on which
+    the same fit scores ~1 dB lower at 250 steps."""
     import numpy as np
     import skimage.data
-    import skimage.transform
+    from PIL import Image
 
-    image = skimage.transform.resize(skimage.data.camera() / 255.0, (256, 256), anti_aliasing=True)
-    return image.astype(np.float32)[:, :, None]
+    image = Image.fromarray(skimage.data.camera()).resize((256, 256), Image.BILINEAR)
+    return (np.asarray(image, dtype=np.float32) / 255.0)[:, :, None]
 
 
 def psnr_of_signed_mse(mse: float) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from sirenkit import calculus
 from sirenkit.calculus import divergence, gradient, hessian, jet, laplacian
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig, build_field
 
@@ -158,3 +159,12 @@ def test_bad_order_and_method_are_refused():
         jet(field, points(4, 2), method="symbolic")
     with pytest.raises(TypeError, match="MLPField"):
         jet(torch.nn.Linear(2, 1).double(), points(4, 2), method="forward")
+
+
+def test_auto_takes_reverse_mode_only_for_the_gradient_of_a_single_output(monkeypatch):
+    taken = []
+    monkeypatch.setattr(calculus, "forward_jet", lambda *args: taken.append("forward"))
+    monkeypatch.setattr(calculus, "autograd_jet", lambda *args: taken.append("autograd"))
+    for out_dim, order in [(1, 1), (3, 1), (1, 2)]:
+        jet(small_field("siren", 2, out_dim=out_dim), points(8, 2), order=order)
+    assert taken == ["autograd", "forward", "forward"]

@@ -1,6 +1,6 @@
 """sirenkit: sinusoidal implicit neural representations — signals as continuous, differentiable functions."""
 
-from sirenkit.calculus import Jet, gradient, jet, laplacian
+from sirenkit.calculus import Jet, divergence, gradient, hessian, jacobian, jet, laplacian
 from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig, MLPField, build_field
 from sirenkit.fit import FitConfig, FitResult, fit
@@ -17,8 +17,11 @@ __all__ = [
     "MLPField",
     "Representation",
     "build_field",
+    "divergence",
     "fit",
     "gradient",
+    "hessian",
+    "jacobian",
     "jet",
     "laplacian",
     "load_representation",
