@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import sys
 
-from sirenkit.cli import audio, derivatives, image, sdf, video
+from sirenkit.cli import audio, derivatives, image, poisson, sdf, video
 from sirenkit.cli.common import Parser
 from sirenkit.errors import InputError
 
-COMMAND_MODULES = [image, derivatives, audio, video, sdf]
+COMMAND_MODULES = [image, derivatives, audio, video, sdf, poisson]
 
 
 def build_parser() -> Parser:

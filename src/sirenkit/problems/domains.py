@@ -1,4 +1,5 @@
-"""Domains Ω with samplers: a finite point set with data, and the uniform distribution in a box."""
+"""Domains Ω with samplers: a finite point set with data (an image, a mask, a border), a grid with
+data sampled on or between its nodes, the uniform distribution in a box and on its boundary."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 from torch import Tensor
 
 from sirenkit.problems.base import Batch
+from sirenkit.signals.grid import axis_extents, grid_coordinates, grid_spacing
 
 
 @dataclass
@@ -58,3 +60,103 @@ class Box:
             raise ValueError("a box is infinite: give a number of points")
         u = torch.rand(n, self.low.shape[0], generator=generator).to(self.low.device)
         return Batch(self.low + u * (self.high - self.low))
+
+
+@dataclass
+class BoxBoundary:
+    """The boundary ∂[low, high] of an axis-aligned box in R^d, sampled uniformly by area.
+
+    A point is drawn on a face chosen with probability proportional to the face's (d−1)-volume,
+    then uniformly on that face. It carries no data.
+    """
+
+    low: Tensor
+    high: Tensor
+
+    def __post_init__(self) -> None:
+        Box(self.low, self.high)  # same validation as the box it bounds
+
+    @classmethod
+    def cube(cls, dim: int, half: float = 1.0, device: torch.device | str | None = None) -> BoxBoundary:
+        """∂[-half, half]^dim."""
+        box = Box.cube(dim, half, device)
+        return cls(box.low, box.high)
+
+    def sample(self, n: int | None, generator: torch.Generator) -> Batch:
+        if n is None:
+            raise ValueError("a box boundary is infinite: give a number of points")
+        size = self.high - self.low  # (d,)
+        dim = size.shape[0]
+        face_area = torch.stack([torch.cat([size[:i], size[i + 1 :]]).prod() for i in range(dim)]).cpu()
+        axis = torch.multinomial(face_area.repeat(2), n, replacement=True, generator=generator)  # (n,) in [0, 2d)
+        u = torch.rand(n, dim, generator=generator).to(self.low.device)
+        x = self.low + u * size
+        side, axis = (axis // dim).to(self.low.device), (axis % dim).to(self.low.device)
+        pinned = torch.where(side == 1, self.high[axis], self.low[axis])
+        return Batch(x.scatter(1, axis[:, None], pinned[:, None]))
+
+
+@dataclass
+class Grid:
+    """A 2-D or 3-D grid of samples with data, e.g. an image's pixels and their derivative targets.
+
+    The nodes are those of `signals.grid_coordinates(shape)` (isotropic, row-major, spacing h);
+    `data` maps a name to values at the nodes, each (N, ...) with N = prod(shape).
+
+    - `jitter=False`: the nodes themselves: all of them in order for n=None, else n drawn with
+      replacement (as a `PointSet`).
+    - `jitter=True`: points off the nodes, fresh each step, with data interpolated (bi- or
+      trilinearly) from the nodes, so that a constraint holds between the nodes too: for n=None
+      one point uniformly in each node's cell [node − h/2, node + h/2] (clipped to the nodes'
+      box; stratified, in node order), else n points uniformly in the nodes' box.
+    """
+
+    shape: tuple[int, ...]
+    data: dict[str, Tensor] = field(default_factory=dict)
+    jitter: bool = False
+    nodes: PointSet = field(init=False)
+    """The nodes with their data."""
+    extents: Tensor = field(init=False)
+    """(d,) half-extent of each axis (`signals.axis_extents`)."""
+
+    def __post_init__(self) -> None:
+        if len(self.shape) not in (2, 3) or min(self.shape) < 1:
+            raise ValueError(f"a grid needs a 2-D or 3-D shape of positive sizes, got {self.shape}")
+        self.nodes = PointSet(grid_coordinates(self.shape), dict(self.data))
+        self.extents = torch.tensor(axis_extents(self.shape), dtype=torch.float32)
+
+    def sample(self, n: int | None, generator: torch.Generator) -> Batch:
+        if not self.jitter:
+            return self.nodes.sample(n, generator)
+        if n is None:
+            offset = (torch.rand(self.nodes.x.shape, generator=generator) - 0.5) * grid_spacing(self.shape)
+            x = torch.clamp(self.nodes.x + offset, -self.extents, self.extents)
+        else:
+            x = (2 * torch.rand(n, len(self.shape), generator=generator) - 1) * self.extents
+        unit = torch.where(self.extents > 0, x / self.extents.clamp(min=1e-30), torch.zeros(()))  # [-1, 1] per axis
+        return Batch(x, {name: _interpolate(value, self.shape, unit) for name, value in self.data.items()})
+
+
+def _interpolate(values: Tensor, shape: tuple[int, ...], unit: Tensor) -> Tensor:
+    """Multilinear interpolation of node values (N, ...) at points (n, d) in [-1, 1]^d (axis order as `shape`)."""
+    channels = values.reshape(values.shape[0], -1).T.reshape(1, -1, *shape)  # (1, k, *shape)
+    where = unit.flip(-1).reshape(1, -1, *([1] * (len(shape) - 1)), len(shape))  # grid_sample wants (x, y[, z])
+    out = torch.nn.functional.grid_sample(channels.float(), where, mode="bilinear", align_corners=True)
+    return out.reshape(channels.shape[1], -1).T.reshape(-1, *values.shape[1:]).to(values.dtype)
+
+
+def restrict(points: PointSet, keep: Tensor) -> PointSet:
+    """The points of a point set (and their data) where the boolean `keep` of shape (N,) is true."""
+    if keep.shape != points.x.shape[:1] or keep.dtype != torch.bool:
+        raise ValueError(f"keep must be a boolean tensor of shape ({points.x.shape[0]},), got {tuple(keep.shape)}")
+    if not bool(keep.any()):
+        raise ValueError("restricting a point set to no points")
+    return PointSet(points.x[keep], {k: v[keep] for k, v in points.data.items()})
+
+
+def border_mask(shape: tuple[int, int], width: int = 1) -> Tensor:
+    """(H·W,) booleans, row-major: true on the pixels within `width` of the image's edge."""
+    height, cols = shape
+    rows, columns = torch.meshgrid(torch.arange(height), torch.arange(cols), indexing="ij")
+    inside = (rows >= width) & (rows < height - width) & (columns >= width) & (columns < cols - width)
+    return (~inside).reshape(-1)
