@@ -318,7 +318,14 @@ def blend_images(
         generator=torch.Generator().manual_seed(fit_config.seed),
         inside=inside,
     )
-    settings = {"source": "gradient", "mode": blend.mode, "mask": mask is not None, "anchor": anchor}
+    settings = {
+        "source": "gradient",
+        "mode": blend.mode,
+        "mask": mask is not None,
+        "anchor": anchor,
+        "batch": batch,
+        "reference": "image A",
+    }
     return solve_gradient_domain(
         problem,
         a,
@@ -326,7 +333,7 @@ def blend_images(
         fused,
         field_config,
         fit_config,
-        {**settings, "batch": batch, "reference": "image A"},
+        settings,
         device=device,
         run_dir=run_dir,
         resume=resume,
