@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sirenkit.cli.common import add_run_options, prepare_run_dir, resolve_device
+from sirenkit.cli.common import add_run_options, prepare_run_dir, resolve_device, run_settings
 from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
@@ -45,7 +45,6 @@ def run_fit_audio(args: argparse.Namespace) -> None:
 
     field_config = config_from_args(FieldConfig, args, in_dim=1, out_dim=1)
     fit_config = config_from_args(FitConfig, args)
-    device = resolve_device(args.device)
     audio = load_audio(args.path).excerpt(args.start, args.seconds)
     run_dir = prepare_run_dir(args.out)
     outcome = fit_audio(
@@ -54,10 +53,7 @@ def run_fit_audio(args: argparse.Namespace) -> None:
         fit_config,
         omega0=args.first_omega0,
         batch=args.batch,
-        device=device,
-        run_dir=run_dir,
-        resume=args.resume,
-        quiet=args.quiet,
+        **run_settings(args, run_dir),
     )
     s = outcome.summary()
     print(

@@ -58,3 +58,8 @@ def add_run_options(parser: argparse.ArgumentParser, out_help: str) -> None:
     parser.add_argument("--batch", type=int, default=None, help="samples drawn per step (default: all)")
     parser.add_argument("--resume", action="store_true", help="continue the killed run in --out from its checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_settings(args: argparse.Namespace, run_dir: Path) -> dict:
+    """The keyword arguments every `fit_*` recipe takes from `add_run_options`: device, run folder, resume, quiet."""
+    return {"device": resolve_device(args.device), "run_dir": run_dir, "resume": args.resume, "quiet": args.quiet}

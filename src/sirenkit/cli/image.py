@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sirenkit.cli.common import add_run_options, parse_size, prepare_run_dir, resolve_device
+from sirenkit.cli.common import add_run_options, parse_size, prepare_run_dir, resolve_device, run_settings
 from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
@@ -45,7 +45,6 @@ def run_fit_image(args: argparse.Namespace) -> None:
 
     field_config = config_from_args(FieldConfig, args, in_dim=2, out_dim=1)
     fit_config = config_from_args(FitConfig, args)
-    device = resolve_device(args.device)
     image = load_image(args.path)
     run_dir = prepare_run_dir(args.out)
     outcome = fit_image(
@@ -53,10 +52,7 @@ def run_fit_image(args: argparse.Namespace) -> None:
         field_config,
         fit_config,
         batch=args.batch,
-        device=device,
-        run_dir=run_dir,
-        resume=args.resume,
-        quiet=args.quiet,
+        **run_settings(args, run_dir),
         source=args.path,
     )
     s = outcome.summary()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sirenkit.cli.common import add_run_options, prepare_run_dir, resolve_device
+from sirenkit.cli.common import add_run_options, prepare_run_dir, run_settings
 from sirenkit.configargs import add_config_options, attribute_docs, config_from_args
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
@@ -60,7 +60,6 @@ def run_poisson(args: argparse.Namespace) -> None:
     poisson = config_from_args(PoissonConfig, args)
     field_config = config_from_args(FieldConfig, args, in_dim=2, out_dim=1)
     fit_config = config_from_args(FitConfig, args)
-    device = resolve_device(args.device)
     image = load_image(args.path)
     run_dir = prepare_run_dir(args.out)
     outcome = reconstruct_image(
@@ -69,10 +68,7 @@ def run_poisson(args: argparse.Namespace) -> None:
         fit_config,
         poisson,
         batch=args.batch,
-        device=device,
-        run_dir=run_dir,
-        resume=args.resume,
-        quiet=args.quiet,
+        **run_settings(args, run_dir),
     )
     s = outcome.summary()
     print(
@@ -90,7 +86,6 @@ def run_blend(args: argparse.Namespace) -> None:
     blend = config_from_args(BlendConfig, args)
     field_config = config_from_args(FieldConfig, args, in_dim=2, out_dim=1)
     fit_config = config_from_args(FitConfig, args)
-    device = resolve_device(args.device)
     a, b = load_image(args.a), load_image(args.b)
     mask = mask_from_image(load_image(args.mask)) if args.mask else None
     check_blend_inputs(a, b, mask, blend)
@@ -103,10 +98,7 @@ def run_blend(args: argparse.Namespace) -> None:
         blend,
         mask=mask,
         batch=args.batch,
-        device=device,
-        run_dir=run_dir,
-        resume=args.resume,
-        quiet=args.quiet,
+        **run_settings(args, run_dir),
     )
     s = outcome.summary()
     print(

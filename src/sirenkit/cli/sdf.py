@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from sirenkit.cli.common import add_run_options, prepare_run_dir, resolve_device
+from sirenkit.cli.common import add_run_options, prepare_run_dir, resolve_device, run_settings
 from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.errors import InputError
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
@@ -75,7 +75,6 @@ def run_fit_sdf(args: argparse.Namespace) -> None:
     if args.batch < 1:
         raise InputError(f"batch must be at least 1, got {args.batch}")
     sdf_config = config_from_args(SDFConfig, args, surface_points=args.batch)
-    device = resolve_device(args.device)
     points = load_oriented_points(args.path, samples=args.points, normals=args.normals, seed=fit_config.seed)
     run_dir = prepare_run_dir(args.out)
     outcome = fit_sdf(
@@ -86,10 +85,7 @@ def run_fit_sdf(args: argparse.Namespace) -> None:
         resolution=args.resolution,
         preview_size=args.preview_size,
         source=str(args.path.resolve()),
-        device=device,
-        run_dir=run_dir,
-        resume=args.resume,
-        quiet=args.quiet,
+        **run_settings(args, run_dir),
     )
     s = outcome.summary()
     print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sirenkit.cli.common import add_run_options, parse_size, prepare_run_dir, resolve_device
+from sirenkit.cli.common import add_run_options, parse_size, prepare_run_dir, resolve_device, run_settings
 from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
@@ -47,7 +47,6 @@ def run_fit_video(args: argparse.Namespace) -> None:
 
     field_config = config_from_args(FieldConfig, args, in_dim=3, out_dim=1)
     fit_config = config_from_args(FitConfig, args)
-    device = resolve_device(args.device)
     video = load_video(args.path, max_frames=args.frames, frame_step=args.frame_step, downscale=args.downscale)
     run_dir = prepare_run_dir(args.out)
     outcome = fit_video(
@@ -56,10 +55,7 @@ def run_fit_video(args: argparse.Namespace) -> None:
         fit_config,
         batch=args.batch,
         time_extent=args.time_extent,
-        device=device,
-        run_dir=run_dir,
-        resume=args.resume,
-        quiet=args.quiet,
+        **run_settings(args, run_dir),
     )
     s = outcome.summary()
     frames, height, width = video.shape
