@@ -20,8 +20,7 @@ import torch
 
 from sirenkit.fields import FieldConfig, build_field
 from sirenkit.fit import FitConfig, fit
-from sirenkit.problems import Box, Constraint, Problem
-from sirenkit.problems.domains import BoxBoundary
+from sirenkit.problems import Box, BoxBoundary, Constraint, Problem
 from sirenkit.signals import grid_coordinates
 from sirenkit.store import Representation
 

@@ -119,6 +119,11 @@ def test_learning_rate_schedule():
     assert config.lr_at(11) == pytest.approx(0.1)
     assert config.lr_at(6) == pytest.approx(0.55)
     assert FitConfig(steps=11, lr=0.5).lr_at(7) == 0.5
+    timed = FitConfig(steps=10**9, lr=1.0, schedule="cosine", lr_final_ratio=0.1, max_seconds=10.0)
+    assert timed.lr_at(2, seconds=0.0) == pytest.approx(1.0)
+    assert timed.lr_at(2, seconds=5.0) == pytest.approx(0.55)
+    assert timed.lr_at(2, seconds=12.0) == pytest.approx(0.1)
+    assert config.lr_at(6, seconds=1e6) == pytest.approx(0.55)  # no wall-clock budget: time is ignored
 
 
 def test_wall_clock_budget_ends_the_run_with_a_checkpoint(camera64, tmp_path):

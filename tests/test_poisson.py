@@ -90,9 +90,11 @@ def save_png(path, pixels: np.ndarray):
 
 
 def test_poisson_command_writes_every_file_and_renders_back(tmp_path, astronaut32, capsys):
-    path = save_png(tmp_path / "astronaut.png", astronaut32.pixels)
+    doubled = astronaut32.pixels.repeat(2, axis=0).repeat(2, axis=1)
+    path = save_png(tmp_path / "astronaut.png", doubled)
     out = tmp_path / "run"
-    args = ["poisson", str(path), "--from", "laplacian", "--out", str(out), "--steps", "5", "--width", "32", "--quiet"]
+    args = ["poisson", str(path), "--from", "laplacian", "--downscale", "2", "--out", str(out), "--steps", "5"]
+    args += ["--width", "32", "--quiet"]
     assert main(args) == 0
     assert "PSNR" in capsys.readouterr().out
     for name in ["reconstruction.png", "supervision_laplacian.png", "network_laplacian.png", "curve.png"]:
@@ -109,13 +111,14 @@ def test_poisson_command_writes_every_file_and_renders_back(tmp_path, astronaut3
 def test_blend_command(tmp_path, mode, capsys):
     import skimage.data
 
-    a = save_png(tmp_path / "a.png", skimage.data.coffee()[100:116, 200:224] / 255)
-    b = save_png(tmp_path / "b.png", skimage.data.astronaut()[200:216, 180:204] / 255)
-    mask = np.zeros((16, 24))
-    mask[4:12, 6:18] = 1
+    a = save_png(tmp_path / "a.png", skimage.data.coffee()[100:132, 200:248] / 255)
+    b = save_png(tmp_path / "b.png", skimage.data.astronaut()[200:232, 180:228] / 255)
+    mask = np.zeros((32, 48))
+    mask[8:24, 12:36] = 1
     save_png(tmp_path / "mask.png", mask)
     out = tmp_path / mode
     args = ["blend", str(a), str(b), "--mode", mode, "--out", str(out), "--steps", "5", "--width", "32", "--quiet"]
+    args += ["--downscale", "2"]
     assert main([*args, "--mask", str(tmp_path / "mask.png")] if mode == "paste" else args) == 0
     assert "blend" in capsys.readouterr().out
     assert load_image(out / "blend.png").pixels.shape == (16, 24, 3)

@@ -9,6 +9,7 @@ from PIL import Image as PILImage
 
 from sirenkit.errors import InputError
 from sirenkit.signals import (
+    Image,
     axis_extents,
     grid_coordinates,
     grid_spacing,
@@ -96,6 +97,18 @@ def test_missing_file_and_empty_or_bad_arrays():
         image_from_array(np.full((3, 3), np.nan, np.float32))
     with pytest.raises(InputError, match="shape"):
         image_from_array(np.zeros((3, 3, 7), np.uint8))
+
+
+def test_downscale_box_averages_and_crops_the_remainder():
+    pixels = np.arange(5 * 7, dtype=np.float32).reshape(5, 7, 1) / 34
+    small = Image(pixels).downscale(2)
+    assert small.shape == (2, 3)
+    assert small.pixels[1, 2, 0] == pytest.approx(pixels[2:4, 4:6].mean())
+    assert Image(pixels).downscale(1).pixels.tolist() == pixels.tolist()
+    with pytest.raises(InputError, match="leaves no pixels"):
+        Image(pixels).downscale(6)
+    with pytest.raises(InputError, match="positive integer"):
+        Image(pixels).downscale(0)
 
 
 def test_finite_difference_targets_are_per_unit_of_coordinate():

@@ -46,7 +46,8 @@ class FitConfig:
     bf16 rounding caps a fit near 55-60 dB PSNR; use fp32 beyond that."""
     max_seconds: float | None = None
     """Wall-clock budget: stop after the first step that ends past this many seconds (counting
-    the time before a --resume); the run then ends as if `steps` had been reached."""
+    the time before a --resume); the run then ends as if `steps` had been reached, and a cosine
+    schedule decays over this budget when it runs out before `steps`."""
     retain_memory: bool = True
     """Keep freed activation buffers in the process heap (glibc mallopt) instead of returning them
     to the OS each step; this removes page-fault time, about half of a CPU step. Process-wide."""
@@ -67,11 +68,15 @@ class FitConfig:
         if self.checkpoint_every < 0 or self.log_every < 1:
             raise InputError("checkpoint-every must be >= 0 and log-every >= 1")
 
-    def lr_at(self, step: int) -> float:
-        """Learning rate used for step `step` (1-based)."""
-        if self.schedule == "constant" or self.steps <= 1:
+    def lr_at(self, step: int, seconds: float = 0.0) -> float:
+        """Learning rate of step `step` (1-based) begun `seconds` into the run. The cosine decays over
+        whichever budget runs out first: `steps`, or `max_seconds` of wall-clock time."""
+        progress = [(step - 1) / (self.steps - 1)] if self.steps > 1 else []
+        if self.max_seconds is not None:
+            progress.append(seconds / self.max_seconds)
+        if self.schedule == "constant" or not progress:
             return self.lr
-        t = (step - 1) / (self.steps - 1)
+        t = min(1.0, max(progress))
         ratio = self.lr_final_ratio + (1 - self.lr_final_ratio) * 0.5 * (1 + math.cos(math.pi * t))
         return self.lr * ratio
 
@@ -165,8 +170,9 @@ def fit(
     elapsed_before = history[-1]["seconds"] if history else 0.0
     try:
         for step in range(start + 1, config.steps + 1):
+            lr = config.lr_at(step, elapsed_before + time.perf_counter() - begin)
             for group in optimizer.param_groups:
-                group["lr"] = config.lr_at(step)
+                group["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 terms = problem.losses(field_, generator, device)
@@ -181,7 +187,7 @@ def fit(
             row = {"step": step, "loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
             if live_metrics is not None:
                 row.update(live_metrics(row))
-            row["lr"] = config.lr_at(step)
+            row["lr"] = lr
             row["seconds"] = elapsed_before + time.perf_counter() - begin
             last = step == config.steps or (config.max_seconds is not None and row["seconds"] >= config.max_seconds)
             if step % config.log_every == 0 or last:

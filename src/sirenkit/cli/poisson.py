@@ -49,6 +49,12 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
 
 
 def _add_fit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--downscale",
+        type=int,
+        default=1,
+        help="box-average the input images (and mask) by this integer factor first (default: 1)",
+    )
     add_config_options(parser, FieldConfig, skip=("in_dim", "out_dim"), choices={"model": list(FIELD_BUILDERS)})
     add_config_options(parser, FitConfig, defaults=POISSON_FIT_DEFAULTS)
 
@@ -60,7 +66,7 @@ def run_poisson(args: argparse.Namespace) -> None:
     poisson = config_from_args(PoissonConfig, args)
     field_config = config_from_args(FieldConfig, args, in_dim=2, out_dim=1)
     fit_config = config_from_args(FitConfig, args)
-    image = load_image(args.path)
+    image = load_image(args.path).downscale(args.downscale)
     run_dir = prepare_run_dir(args.out)
     outcome = reconstruct_image(
         image,
@@ -86,8 +92,8 @@ def run_blend(args: argparse.Namespace) -> None:
     blend = config_from_args(BlendConfig, args)
     field_config = config_from_args(FieldConfig, args, in_dim=2, out_dim=1)
     fit_config = config_from_args(FitConfig, args)
-    a, b = load_image(args.a), load_image(args.b)
-    mask = mask_from_image(load_image(args.mask)) if args.mask else None
+    a, b = (load_image(path).downscale(args.downscale) for path in (args.a, args.b))
+    mask = mask_from_image(load_image(args.mask).downscale(args.downscale)) if args.mask else None
     check_blend_inputs(a, b, mask, blend)
     run_dir = prepare_run_dir(args.out)
     outcome = blend_images(

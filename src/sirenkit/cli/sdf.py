@@ -58,8 +58,8 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
         "--method",
         choices=MESH_METHODS,
         default="coarse-to-fine",
-        help="coarse-to-fine: evaluate near the surface only, memory bounded at any resolution; dense: the "
-        "whole grid (default: coarse-to-fine)",
+        help="coarse-to-fine: evaluate near the surface only, memory set by the surface found, not the grid; "
+        "dense: the whole grid (default: coarse-to-fine)",
     )
     mesh.add_argument("--out", type=Path, help="output .ply or .obj (default: mesh_RES.ply beside the checkpoint)")
     mesh.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute")

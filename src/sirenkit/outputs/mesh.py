@@ -1,4 +1,4 @@
-"""Meshes from a field's zero level set: marching cubes with bounded memory at any resolution.
+"""Meshes from a field's zero level set: marching cubes whose memory follows the surface, not the grid.
 
 The grid has `resolution` samples per axis spanning [-1, 1]³ (cell size h = 2 / (resolution − 1)).
 
@@ -9,7 +9,8 @@ The grid has `resolution` samples per axis spanning [-1, 1]³ (cell size h = 2 /
   zero level set can cross it; a kept block is split into 8 children whose corners are evaluated
   in turn, down to blocks of `block` cells, which are sampled fully and meshed one by one.
   Memory is the active blocks and the mesh, whatever the resolution; time is spent near the
-  surface only. Blocks share their boundary samples, so the triangles are those of the dense
+  surface only. Both grow with the area of the zero level set: a field with spurious surfaces
+  all over the volume (an under-trained baseline) costs up to what `dense` does, and more. Blocks share their boundary samples, so the triangles are those of the dense
   grid; vertices on shared block faces are welded by the grid edge they lie on.
 
 A block can hold a zero of Φ only if every corner c has |Φ(c)| ≤ L·(block diagonal): for an

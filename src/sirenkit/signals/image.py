@@ -47,6 +47,21 @@ class Image:
         h, w = self.shape
         return self.crop((h - height) // 2, (w - width) // 2, height, width)
 
+    def downscale(self, factor: int) -> Image:
+        """Box-average by an integer factor (rows and columns that do not fill a box are cropped)."""
+        return Image(box_average(self.pixels, factor), self.bit_depth)
+
+
+def box_average(array: np.ndarray, factor: int) -> np.ndarray:
+    """(H, W, C) → (H // factor, W // factor, C) float32, each pixel the mean of a factor×factor box."""
+    if factor < 1:
+        raise InputError(f"the downscale factor must be a positive integer, got {factor}")
+    h, w = array.shape[0] // factor, array.shape[1] // factor
+    if h == 0 or w == 0:
+        raise InputError(f"downscaling {array.shape[1]}x{array.shape[0]} by {factor} leaves no pixels")
+    boxes = array[: h * factor, : w * factor].reshape(h, factor, w, factor, -1).astype(np.float32)
+    return boxes.mean(axis=(1, 3))
+
 
 def to_signed(values01: Tensor) -> Tensor:
     """[0, 1] → [-1, 1]."""

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from sirenkit.errors import InputError, readable_file
 from sirenkit.signals.grid import axis_extents, grid_coordinates
+from sirenkit.signals.image import box_average
 
 DEFAULT_TIME_EXTENT = 1.0
 """Half-extent of the time axis: the first frame at t = -1, the last at t = 1 (official SIREN code)."""
@@ -75,11 +76,7 @@ def downscale_frame(frame: np.ndarray, factor: int) -> np.ndarray:
     """Box-average an (H, W, C) uint8 frame by an integer factor (edges that do not fill a box are cropped)."""
     if factor == 1:
         return frame
-    h, w = frame.shape[0] // factor, frame.shape[1] // factor
-    if h == 0 or w == 0:
-        raise InputError(f"downscaling {frame.shape[1]}x{frame.shape[0]} by {factor} leaves no pixels")
-    boxes = frame[: h * factor, : w * factor].reshape(h, factor, w, factor, -1).astype(np.float32)
-    return np.round(boxes.mean(axis=(1, 3))).astype(np.uint8)
+    return np.round(box_average(frame, factor)).astype(np.uint8)
 
 
 def _frames(path: Path) -> Iterator[np.ndarray]:
