@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sirenkit.cli import main
 from sirenkit.signals import Image, image_from_array
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -40,3 +41,12 @@ def shared_file(relative: str) -> Path:
     if not path.is_file():
         pytest.skip(f"needs ../shared/data/{relative}, which this checkout does not have")
     return path
+
+
+def run_cli(args, capsys) -> tuple[int, str]:
+    """Exit code and stderr of one command, whether it returns or argparse exits."""
+    try:
+        code = main(args)
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, capsys.readouterr().err

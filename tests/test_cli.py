@@ -12,6 +12,7 @@ import torch
 from PIL import Image as PILImage
 from safetensors.torch import save_file
 
+from conftest import run_cli
 from sirenkit.cli import main
 
 
@@ -107,15 +108,6 @@ BAD_FITS = {
     "steps not a number": (lambda t, png: fit_args(png, t / "out", "--steps", "many"), "invalid int"),
     "unknown model": (lambda t, png: fit_args(png, t / "out", "--model", "gauss"), "invalid choice"),
 }
-
-
-def run_cli(args, capsys) -> tuple[int, str]:
-    """Exit code and stderr of one command, whether it returns or argparse exits."""
-    try:
-        code = main(args)
-    except SystemExit as exit_:
-        code = exit_.code
-    return code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FITS))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
+from conftest import run_cli
 from sirenkit.cli import main
 from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig
@@ -124,15 +125,6 @@ def test_blend_command(tmp_path, mode, capsys):
     assert load_image(out / "blend.png").pixels.shape == (16, 24, 3)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mode"] == mode and summary["anchor"] == ("outside" if mode == "paste" else "mean")
-
-
-def run_cli(args, capsys) -> tuple[int, str]:
-    """Exit code and stderr of one command, whether it returns or argparse exits."""
-    try:
-        code = main(args)
-    except SystemExit as exit_:
-        code = exit_.code
-    return code, capsys.readouterr().err
 
 
 def write_bad_inputs(tmp_path) -> dict:
