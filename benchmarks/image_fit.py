@@ -92,24 +92,45 @@ def worker_siren_pytorch(steps: int, tuned_malloc: bool) -> dict:
 
 
 def worker_defaults() -> dict:
-    """`sirenkit fit image` with its default settings: seconds to 30 and 35 dB."""
-    from sirenkit.cli.image import IMAGE_FIT_DEFAULTS
+    """`sirenkit fit image` with its default settings: seconds to 30 and 35 dB of the whole image.
+
+    The default draws random pixels each step, so the PSNR of the training batch is only an
+    estimate: after every step the whole image is rendered and scored, and the time that takes
+    is left out of the clock (until both thresholds are reached).
+    """
+    import numpy as np
+
+    from sirenkit.cli.image import IMAGE_BATCH, IMAGE_FIT_DEFAULTS
     from sirenkit.fields import FieldConfig
     from sirenkit.fit import FitConfig
-    from sirenkit.recipes.image import fit_image
+    from sirenkit.outputs import image_psnr
+    from sirenkit.recipes.image import fit_image, render_image
     from sirenkit.signals import image_from_array
 
     image = image_from_array(camera256())
-    outcome = fit_image(image, FieldConfig(), FitConfig(**IMAGE_FIT_DEFAULTS, checkpoint_every=0), quiet=True)
-    reached = {}
-    for threshold in (30, 35):
-        row = next((r for r in outcome.result.history if r["psnr"] >= threshold), None)
-        reached[str(threshold)] = None if row is None else {"step": row["step"], "seconds": row["seconds"]}
+    begin, scoring = time.perf_counter(), 0.0
+    reached: dict[str, dict | None] = {"30": None, "35": None}
+
+    def score(step: int, representation) -> None:
+        nonlocal scoring
+        if all(reached.values()):
+            return
+        start = time.perf_counter()
+        psnr = image_psnr(image.pixels, render_image(representation))
+        for threshold in reached:
+            if reached[threshold] is None and psnr >= float(threshold):
+                reached[threshold] = {"step": step, "seconds": start - begin - scoring}
+        scoring += time.perf_counter() - start
+
+    config = FitConfig(**IMAGE_FIT_DEFAULTS, checkpoint_every=0)
+    outcome = fit_image(image, FieldConfig(), config, batch=IMAGE_BATCH, quiet=True, on_step=score)
     return {
         "reached": reached,
         "final_psnr": outcome.psnr,
         "steps": outcome.result.steps,
-        "settings": IMAGE_FIT_DEFAULTS,
+        "seconds": outcome.result.seconds - scoring,
+        "settings": {**IMAGE_FIT_DEFAULTS, "batch": IMAGE_BATCH},
+        "pixels": int(np.prod(image.pixels.shape[:2])),
     }
 
 
@@ -186,7 +207,7 @@ def main() -> None:
     for threshold, hit in defaults["reached"].items():
         text = "not reached" if hit is None else f"step {hit['step']}, {hit['seconds']:.1f} s"
         print(f"  {threshold} dB: {text}")
-    print(f"  final PSNR {defaults['final_psnr']:.2f} dB after {defaults['steps']} steps")
+    print(f"  final PSNR {defaults['final_psnr']:.2f} dB after {defaults['steps']} steps, {defaults['seconds']:.1f} s")
     print("  (the official code needs about 150 s to reach 30 dB on this machine)")
 
 

@@ -2,7 +2,7 @@
 dense against coarse-to-fine, on the Stanford bunny and Spot.
 
     python benchmarks/sdf.py [--minutes 20] [--shapes bunny spot] [--models siren relu-pe]
-                             [--resolution 512] [--extract-resolution 512]
+                             [--resolution 256] [--extract-resolution 512]
 
 For each shape (../shared/data/meshes), `--points` points are sampled on the mesh with their face
 normals (the training set) and as many fresh ones again (the reference of the metrics). Each model
@@ -10,10 +10,10 @@ normals (the training set) and as many fresh ones again (the reference of the me
 constant) trains for the same wall-clock budget; its mesh is extracted coarse-to-fine at
 --resolution³ and compared with the reference: Chamfer-L1 as a fraction of the bounding-box
 diagonal, normal consistency (1 is perfect), F-score at 1% of the diagonal; with seconds per
-training step. Then the first shape's SIREN is meshed at --extract-resolution³ dense and
-coarse-to-fine, each in a fresh process, with its wall time and peak resident memory (the peak
-of the whole process, and its rise over the process with the model loaded). Runs one after
-another in this process and its children: each gets the machine alone.
+training step. Then the first shape's SIREN is meshed at --extract-resolution³ coarse-to-fine and
+dense, with wall time and peak resident memory (the peak of the whole process, and its rise over
+the process with the model loaded). Every fit and every extraction runs in a fresh child process,
+one after another, so each gets the machine alone and none inherits another's memory.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def fit_shape(shape: str, model: str, args: argparse.Namespace, run_dir: Path) -> dict:
-    """Train one model on one shape for the budget; its metrics against fresh reference points."""
+def fit_worker(shape: str, model: str, run_dir: Path, args: argparse.Namespace) -> None:
+    """Child process: train one model on one shape for the budget and print one JSON line with
+    its metrics against fresh reference points."""
     from sirenkit.fields import FieldConfig
     from sirenkit.fit import FitConfig
     from sirenkit.recipes.sdf import fit_sdf
@@ -61,7 +62,7 @@ def fit_shape(shape: str, model: str, args: argparse.Namespace, run_dir: Path) -
         run_dir=run_dir,
         quiet=True,
     )
-    return outcome.summary()
+    print(json.dumps(outcome.summary()))
 
 
 def extract_worker(checkpoint: str, method: str, resolution: int) -> None:
@@ -78,9 +79,15 @@ def extract_worker(checkpoint: str, method: str, resolution: int) -> None:
     print(json.dumps({"seconds": seconds, "faces": len(mesh.faces), "peak_mb": peak, "rise_mb": peak - before}))
 
 
-def extract(checkpoint: Path, method: str, resolution: int) -> dict:
-    command = [sys.executable, __file__, "--extract-worker", str(checkpoint), method, str(resolution)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+def in_child(*worker: str, args: argparse.Namespace | None = None) -> dict:
+    """Run this script's hidden worker mode in a fresh process; its last stdout line as JSON."""
+    settings = []
+    if args is not None:
+        for name in ("minutes", "points", "width", "depth", "omega0", "resolution", "preview_size"):
+            settings += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    done = subprocess.run([sys.executable, __file__, *settings, *worker], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(worker)} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -93,15 +100,19 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--omega0", type=float, default=30.0, help="SIREN's first-layer ω0 (the paper's 30)")
-    parser.add_argument("--resolution", type=int, default=512, help="mesh grid of the metrics")
+    parser.add_argument("--resolution", type=int, default=256, help="mesh grid of the metrics")
     parser.add_argument("--extract-resolution", type=int, default=512, help="0: skip the meshing comparison")
     parser.add_argument("--preview-size", type=int, default=256, help="pixels per preview view (0: none)")
     parser.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--extract-worker", nargs=3, metavar=("CKPT", "METHOD", "RES"), help=argparse.SUPPRESS)
+    parser.add_argument("--fit-worker", nargs=3, metavar=("SHAPE", "MODEL", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.extract_worker:
         checkpoint, method, resolution = args.extract_worker
         return extract_worker(checkpoint, method, int(resolution))
+    if args.fit_worker:
+        shape, model, run_dir = args.fit_worker
+        return fit_worker(shape, model, Path(run_dir), args)
 
     import torch
 
@@ -120,7 +131,7 @@ def main() -> None:
         for shape in args.shapes:
             for model in args.models:
                 run_dir = root / f"{shape}-{model}"
-                s = fit_shape(shape, model, args, run_dir)
+                s = in_child("--fit-worker", shape, model, str(run_dir), args=args)
                 checkpoints[shape, model] = run_dir / "model.safetensors"
                 print(
                     f"  {shape:6s} {model:8s} {s['chamfer_l1']:10.3%} {s['normal_consistency']:9.4f} "
@@ -131,7 +142,7 @@ def main() -> None:
             shape, model = args.shapes[0], args.models[0]
             print(f"\n  marching cubes of {shape}/{model} at {args.extract_resolution}^3 (each in a fresh process)")
             for method in ("coarse-to-fine", "dense"):
-                r = extract(checkpoints[shape, model], method, args.extract_resolution)
+                r = in_child("--extract-worker", str(checkpoints[shape, model]), method, str(args.extract_resolution))
                 print(
                     f"  {method:15s} {r['seconds']:8.1f} s  peak RSS {r['peak_mb']:7.0f} MB "
                     f"(+{r['rise_mb']:.0f} MB over the loaded model)  {r['faces']:,} faces",

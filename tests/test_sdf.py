@@ -3,6 +3,7 @@ dense, previews, metrics, and one clear error per bad surface file."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -178,11 +179,15 @@ def test_estimated_normals_point_outward(name, tmp_path):
 
 def test_coarse_to_fine_mesh_equals_dense_on_an_exact_sdf():
     field = TorusSDF()
-    for resolution in (33, 50):  # 50: blocks overhang the grid's far faces
+    for resolution, block in itertools.product((33, 50, 150), (2, 4)):  # 50, 150: blocks overhang the far faces
         dense = extract_mesh(field, resolution, method="dense")
-        fine = extract_mesh(field, resolution, method="coarse-to-fine", block=4)
+        fine = extract_mesh(field, resolution, method="coarse-to-fine", block=block)
         assert len(fine.faces) == len(dense.faces) and len(fine.vertices) == len(dense.vertices)
-        assert unmatched(fine.vertices, dense.vertices).size == unmatched(dense.vertices, fine.vertices).size == 0
+        # The two paths compute float32 sample coordinates differently (a last-bit difference at some
+        # resolutions), which moves a vertex by up to ~3e-6.
+        tolerance = 1e-5
+        assert unmatched(fine.vertices, dense.vertices, tolerance).size == 0
+        assert unmatched(dense.vertices, fine.vertices, tolerance).size == 0
         assert fine.to_trimesh().is_watertight
         centers = fine.vertices[fine.faces].mean(1)
         ring = 0.55 * centers * np.array([1, 1, 0]) / np.linalg.norm(centers[:, :2], axis=1, keepdims=True)

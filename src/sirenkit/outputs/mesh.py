@@ -4,14 +4,16 @@ The grid has `resolution` samples per axis spanning [-1, 1]³ (cell size h = 2 /
 
 - `dense` evaluates every sample in chunks and runs marching cubes once; it holds the whole
   float32 volume (0.5 GB at 512³, 16 GB at the official code's 1600³).
-- `coarse-to-fine` is an octree descent. It starts from blocks of B0 cells per side (about
-  `COARSE_BLOCKS` of them per axis), evaluates Φ at their corners and keeps a block only when the
+- `coarse-to-fine` is an octree descent. It starts from bricks of B0 cells per side (about
+  `COARSE_BLOCKS` of them per axis), evaluates Φ at their corners and keeps a brick only when the
   zero level set can cross it; a kept block is split into 8 children whose corners are evaluated
-  in turn, down to blocks of `block` cells, which are sampled fully and meshed one by one.
-  Memory is the active blocks and the mesh, whatever the resolution; time is spent near the
-  surface only. Both grow with the area of the zero level set: a field with spurious surfaces
-  all over the volume (an under-trained baseline) costs up to what `dense` does, and more. Blocks share their boundary samples, so the triangles are those of the dense
-  grid; vertices on shared block faces are welded by the grid edge they lie on.
+  in turn, down to blocks of `block` cells, which are sampled fully. The bricks are then meshed one
+  marching-cubes call each, masked to their finest blocks that change sign, a few bricks
+  (`BRICKS_PER_GROUP`) at a time. Memory is one group of bricks and the mesh, whatever the
+  resolution; time is spent near the surface only. A field with spurious surfaces all over the
+  volume (an under-trained baseline) keeps most bricks: it costs about what `dense` does in time,
+  not in memory. Bricks share their boundary samples, so the triangles are those of the dense
+  grid; vertices on shared brick faces are welded by the grid edge they lie on.
 
 A block can hold a zero of Φ only if every corner c has |Φ(c)| ≤ L·(block diagonal): for an
 L-Lipschitz Φ and a zero z in the block, |Φ(c)| = |Φ(c) − Φ(z)| ≤ L·|c − z|. A signed distance
@@ -40,21 +42,22 @@ MeshMethod = Literal["coarse-to-fine", "dense"]
 MESH_METHODS = ("coarse-to-fine", "dense")
 MESH_FORMATS = (".ply", ".obj")
 
-DEFAULT_BLOCK = 4
-"""Cells per side of the finest blocks, which are sampled fully and meshed one call each.
-Smaller blocks sample fewer points away from the surface but make more marching-cubes calls."""
+DEFAULT_BLOCK = 2
+"""Cells per side of the finest blocks, which are sampled fully. Smaller blocks sample fewer points
+away from the surface at the cost of one more level of descent: meshing the 20-minute bunny SIREN
+at 512³ took 59 s with 2, 85 s with 4 and over 115 s with 8 (2 threads, this project's CPU)."""
 
 COARSE_BLOCKS = 16
-"""The descent starts from blocks of block·2^k cells, k the smallest with at most this many blocks
-per axis (16³ blocks: 17³ corner samples)."""
+"""The descent starts from bricks of block·2^k cells, k the smallest with at most this many bricks
+per axis (16³ bricks: 17³ corner samples)."""
+
+BRICKS_PER_GROUP = 16
+"""Bricks descended and meshed together: at most this many bricks' samples are held at once
+(16 bricks of 32³ cells at 512³: at most 1.8 M samples)."""
 
 LIPSCHITZ_SLACK = 1.5
 """L of the block test above: a fitted SDF's gradient norm strays from 1 (the eikonal term is a
 penalty), so blocks are kept while every corner is within 1.5 block diagonals of zero."""
-
-FINE_BATCH_CHUNKS = 8
-"""The finest blocks are sampled in batches of about this many chunks of points before the samples
-they share are merged (about half of a 4-cell block's 125 samples are shared)."""
 
 CUBE_CORNERS = list(itertools.product((0, 1), repeat=3))
 """The 8 corners (or children) of a block as (i, j, k) offsets, k fastest (as `_lattice` orders them)."""
@@ -99,15 +102,16 @@ def _evaluate_indices(
     return out[inverse.reshape(-1)]
 
 
-def _marching_cubes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _marching_cubes(values: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Zero level set of a (a, b, c) volume: vertices in index units (float64) and faces (int64).
 
     Faces are ordered so that their normals point toward positive values (outward for an SDF):
-    with axes (i, j, k) → (x, y, z) that is scikit-image's "descent" winding.
+    with axes (i, j, k) → (x, y, z) that is scikit-image's "descent" winding. `mask` (a, b, c)
+    booleans, if given, limits the cells visited (see `_mesh_brick`).
     """
     from skimage.measure import marching_cubes
 
-    vertices, faces, _, _ = marching_cubes(values, 0.0, gradient_direction="descent")
+    vertices, faces, _, _ = marching_cubes(values, 0.0, gradient_direction="descent", mask=mask)
     return vertices.astype(np.float64), faces.astype(np.int64)
 
 
@@ -139,18 +143,30 @@ def _lattice(origins: np.ndarray, size: int, samples: int, cells: int) -> np.nda
     return np.minimum(origins[:, None, :] + offsets[None], cells).reshape(-1, 3)
 
 
-def _descend(field: nn.Module, resolution: int, block: int, chunk: int, device: torch.device | str) -> np.ndarray:
-    """Origins (K, 3), in grid indices, of the finest blocks (`block` cells per side) that the zero
-    level set can cross, by the octree descent of the module docstring."""
+def _bricks(field: nn.Module, resolution: int, block: int, chunk: int, device: torch.device | str):
+    """Origins (K, 3), in grid indices, and size in cells of the bricks the zero level set can cross."""
     cells = resolution - 1
     size = block * 2 ** max(0, math.ceil(math.log2(cells / (block * COARSE_BLOCKS))))
     axis = np.arange(0, cells, size)
     origins = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
     corners = _evaluate_indices(field, _lattice(origins, size, 2, cells), resolution, chunk, device).reshape(-1, 8)
-    while True:
-        origins = origins[may_cross(corners, size * grid_step(resolution) * math.sqrt(3))]
-        if size == block or len(origins) == 0:
-            return origins
+    return origins[may_cross(corners, size * grid_step(resolution) * math.sqrt(3))], size
+
+
+def _descend(
+    field: nn.Module,
+    origins: np.ndarray,
+    size: int,
+    resolution: int,
+    block: int,
+    chunk: int,
+    device: torch.device | str,
+) -> np.ndarray:
+    """Origins (K, 3), in grid indices, of the finest blocks (`block` cells per side) inside the given
+    blocks (`size` cells per side) that the zero level set can cross, by the octree descent of the
+    module docstring."""
+    cells = resolution - 1
+    while size > block and len(origins):
         half = size // 2
         lattice = _evaluate_indices(field, _lattice(origins, half, 3, cells), resolution, chunk, device)
         lattice = lattice.reshape(-1, 3, 3, 3)
@@ -160,6 +176,8 @@ def _descend(field: nn.Module, resolution: int, block: int, chunk: int, device: 
         )
         inside = (origins < cells).all(-1)
         origins, corners, size = origins[inside], corners[inside], half
+        origins = origins[may_cross(corners, size * grid_step(resolution) * math.sqrt(3))]
+    return origins
 
 
 def weld(vertices: np.ndarray, faces: np.ndarray, resolution: int) -> TriangleMesh:
@@ -180,24 +198,51 @@ def weld(vertices: np.ndarray, faces: np.ndarray, resolution: int) -> TriangleMe
     return TriangleMesh(vertices[first], faces[keep])
 
 
+def _mesh_brick(
+    origin: np.ndarray, size: int, blocks: np.ndarray, values: np.ndarray, block: int, cells: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Marching cubes over one brick, restricted to its finest blocks whose samples change sign.
+
+    `blocks` (M, 3) are the blocks' origins and `values` (M, block+1, block+1, block+1) Φ at their
+    samples; vertices come back in grid index units, or None when no block changes sign.
+    """
+    crossing = (values.min((1, 2, 3)) <= 0) & (values.max((1, 2, 3)) > 0)  # marching cubes counts 0 as inside
+    if not crossing.any():
+        return None
+    extent = np.minimum(size, cells - origin)  # cells of this brick inside the grid, per axis
+    volume = np.ones(tuple(extent + 1), np.float32)  # samples outside the kept blocks are never read
+    cell_mask = np.zeros((size // block,) * 3, bool)
+    for local, cube in zip(blocks - origin, values):
+        stop = np.minimum(local + block, extent) + 1
+        volume[local[0] : stop[0], local[1] : stop[1], local[2] : stop[2]] = cube[
+            : stop[0] - local[0], : stop[1] - local[1], : stop[2] - local[2]
+        ]
+    cell_mask[tuple((blocks[crossing] - origin).T // block)] = True
+    cell_mask = cell_mask.repeat(block, 0).repeat(block, 1).repeat(block, 2)
+    # scikit-image visits the cell between samples i-1 and i when mask[i] is set (its last corner).
+    mask = np.zeros_like(volume, bool)
+    mask[1:, 1:, 1:] = cell_mask[: extent[0], : extent[1], : extent[2]]
+    return _marching_cubes(volume, mask)
+
+
 def _coarse_to_fine(
     field: nn.Module, resolution: int, block: int, chunk: int, device: torch.device | str
 ) -> TriangleMesh:
     cells = resolution - 1
-    active = _descend(field, resolution, block, chunk, device)
-    active = active[np.lexsort(active.T[::-1])]  # neighbours close together, so batches share samples
+    bricks, size = _bricks(field, resolution, block, chunk, device)
     samples = block + 1
-    per_batch = max(1, FINE_BATCH_CHUNKS * chunk // samples**3)
     vertices, faces, count = [], [], 0
-    for begin in range(0, len(active), per_batch):
-        origins = active[begin : begin + per_batch]
-        values = _evaluate_indices(field, _lattice(origins, 1, samples, cells), resolution, chunk, device)
-        for origin, cube in zip(origins, values.reshape(-1, samples, samples, samples)):
-            size = np.minimum(block, cells - origin) + 1
-            cube = cube[: size[0], : size[1], : size[2]]
-            if not (cube.min() <= 0 < cube.max()):  # marching cubes counts 0 as inside
+    for begin in range(0, len(bricks), BRICKS_PER_GROUP):
+        group = bricks[begin : begin + BRICKS_PER_GROUP]
+        blocks = _descend(field, group, size, resolution, block, chunk, device)
+        values = _evaluate_indices(field, _lattice(blocks, 1, samples, cells), resolution, chunk, device)
+        values = values.reshape(-1, samples, samples, samples)
+        for origin in group:
+            inside = ((blocks >= origin) & (blocks < origin + size)).all(-1)
+            piece = _mesh_brick(origin, size, blocks[inside], values[inside], block, cells)
+            if piece is None:
                 continue
-            v, f = _marching_cubes(cube)
+            v, f = piece
             vertices.append(v + origin)
             faces.append(f + count)
             count += len(v)
