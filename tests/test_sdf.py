@@ -243,6 +243,36 @@ def test_preview_shows_a_lit_surface_on_a_plain_background():
     assert image[hit].std() > 0.02, "shading varies with the normal"
 
 
+class RodSDF(nn.Module):
+    """A bound (n, 1) on the signed distance of a rod along y (a capsule of radius 0.15, half length 0.6)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        along = x[:, 1].clamp(-0.6, 0.6)
+        return (torch.stack([x[:, 0], x[:, 1] - along, x[:, 2]], -1).norm(dim=-1) - 0.15)[:, None]
+
+
+def extent(view: np.ndarray) -> tuple[int, int]:
+    """Rows and columns (height, width) covered by the surface in one view (size, size, 3)."""
+    rows, cols = np.nonzero((view != 1).any(-1))
+    return np.ptp(rows) + 1, np.ptp(cols) + 1
+
+
+def test_preview_up_axis_holds_the_shape_upright_and_lit_from_above():
+    size = 32
+    upright = render_preview(RodSDF(), size=size, azimuths=(0.0,), up="y")
+    height, width = extent(upright)
+    assert height > 2.5 * width, "with up = y the rod stands"
+    lying = render_preview(RodSDF(), size=size, azimuths=(0.0,), up="z")
+    height, width = extent(lying)
+    assert width > 2.5 * height, "with up = z (seen from +x) the rod lies across the view"
+    hit = (upright != 1).any(-1)
+    rows = np.nonzero(hit.any(1))[0]
+    top, bottom = (upright[r][hit[r]].mean() for r in (rows.min() + 2, rows.max() - 2))
+    assert top > bottom, "the key light is above"
+    with pytest.raises(ValueError, match="up must be"):
+        render_preview(RodSDF(), size=8, up="w")
+
+
 def test_shape_metrics_of_a_plane_and_its_offset_copies():
     u, v = np.meshgrid(np.linspace(0, 1, 60), np.linspace(0, 1, 60))
     plane = np.stack([u.ravel(), v.ravel(), np.zeros(u.size)], 1)
@@ -328,6 +358,11 @@ def test_cli_fit_sdf_and_mesh(tmp_path):
 
     mesh = trimesh.load(tmp_path / "m.obj", process=False)
     np.testing.assert_allclose(mesh.bounds.mean(0), CENTER, atol=0.1)  # source units, not [-1, 1]
+    assert main(["preview", str(out / "model.safetensors"), "--size", "16", "--up", "y"]) == 0
+    from PIL import Image
+
+    with Image.open(out / "preview_y.png") as preview:
+        assert preview.size == (64, 16)  # four views side by side
 
 
 def test_cli_mesh_rejects_a_non_sdf_checkpoint_and_a_bad_format(tmp_path, capsys):
@@ -340,3 +375,6 @@ def test_cli_mesh_rejects_a_non_sdf_checkpoint_and_a_bad_format(tmp_path, capsys
     assert "not a shape" in capsys.readouterr().err
     assert main(["mesh", str(tmp_path / "img.safetensors"), "--out", str(tmp_path / "m.stl")]) == 2
     assert ".ply or .obj" in capsys.readouterr().err
+    assert main(["preview", str(tmp_path / "img.safetensors")]) == 2
+    assert "not a shape" in capsys.readouterr().err
+    assert not (tmp_path / "preview_z.png").exists()

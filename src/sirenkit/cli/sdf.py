@@ -1,4 +1,4 @@
-"""`sirenkit fit sdf` (a signed distance field from a point cloud or mesh) and `sirenkit mesh`."""
+"""`sirenkit fit sdf` (a signed distance field from a point cloud or mesh), `sirenkit mesh` and `sirenkit preview`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sirenkit.errors import InputError
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
 from sirenkit.outputs.mesh import MESH_METHODS
+from sirenkit.outputs.sphere_trace import UP_AXES
 from sirenkit.problems.sdf import SDFConfig
 from sirenkit.signals.points import DEFAULT_SURFACE_SAMPLES
 
@@ -46,6 +47,7 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
     sdf.add_argument(
         "--preview-size", type=int, default=256, help="pixels per side of each preview view; 0: none (default: 256)"
     )
+    add_up_option(sdf)
     add_config_options(sdf, FieldConfig, skip=("in_dim", "out_dim"), choices={"model": list(FIELD_BUILDERS)})
     add_config_options(sdf, FitConfig, defaults=SDF_FIT_DEFAULTS)
     add_config_options(sdf, SDFConfig, skip=("surface_points",))
@@ -64,6 +66,23 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
     mesh.add_argument("--out", type=Path, help="output .ply or .obj (default: mesh_RES.ply beside the checkpoint)")
     mesh.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute")
     mesh.set_defaults(run=run_mesh)
+
+    preview = commands.add_parser("preview", help="render shaded views of a fitted SDF (sphere tracing) as a PNG")
+    preview.add_argument("checkpoint", type=Path, help="a model.safetensors written by `sirenkit fit sdf`")
+    preview.add_argument("--size", type=int, default=256, help="pixels per side of each view (default: 256)")
+    add_up_option(preview)
+    preview.add_argument("--out", type=Path, help="output .png (default: preview_UP.png beside the checkpoint)")
+    preview.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute")
+    preview.set_defaults(run=run_preview)
+
+
+def add_up_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--up",
+        choices=UP_AXES,
+        default="z",
+        help="the shape's vertical axis in the previews: y for y-up meshes such as the bunny and Spot (default: z)",
+    )
 
 
 def run_fit_sdf(args: argparse.Namespace) -> None:
@@ -84,6 +103,7 @@ def run_fit_sdf(args: argparse.Namespace) -> None:
         sdf_config,
         resolution=args.resolution,
         preview_size=args.preview_size,
+        preview_up=args.up,
         source=str(args.path.resolve()),
         **run_settings(args, run_dir),
     )
@@ -113,3 +133,22 @@ def run_mesh(args: argparse.Namespace) -> None:
         f"wrote {out} ({len(mesh.vertices):,} vertices, {len(mesh.faces):,} faces; "
         f"{args.resolution}³ {args.method} in {seconds:.1f} s)"
     )
+
+
+def run_preview(args: argparse.Namespace) -> None:
+    from sirenkit.outputs import write_png
+    from sirenkit.outputs.sphere_trace import render_preview
+    from sirenkit.recipes.sdf import normalization_of
+    from sirenkit.store import load_representation
+
+    out = args.out or args.checkpoint.parent / f"preview_{args.up}.png"
+    if out.suffix.lower() != ".png":
+        raise InputError(f"--out must end in .png, got {out.name}")
+    if args.size < 1:
+        raise InputError(f"size must be at least 1, got {args.size}")
+    representation = load_representation(args.checkpoint)
+    normalization_of(representation)  # a shape's checkpoint, or one clear error
+    prepare_run_dir(out.parent)
+    image = render_preview(representation.field, size=args.size, up=args.up, device=resolve_device(args.device))
+    write_png(out, image)
+    print(f"wrote {out} ({image.shape[1]}x{image.shape[0]})")

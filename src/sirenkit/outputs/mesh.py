@@ -4,13 +4,13 @@ The grid has `resolution` samples per axis spanning [-1, 1]³ (cell size h = 2 /
 
 - `dense` evaluates every sample in chunks and runs marching cubes once; it holds the whole
   float32 volume (0.5 GB at 512³, 16 GB at the official code's 1600³).
-- `coarse-to-fine` is an octree descent. It starts from bricks of B0 cells per side (about
-  `COARSE_BLOCKS` of them per axis), evaluates Φ at their corners and keeps a brick only when the
+- `coarse-to-fine` is an octree descent. It starts from bricks of `BRICK_CELLS` cells per side,
+  evaluates Φ at their corners and keeps a brick only when the
   zero level set can cross it; a kept block is split into 8 children whose corners are evaluated
   in turn, down to blocks of `block` cells, which are sampled fully. The bricks are then meshed one
   marching-cubes call each, masked to their finest blocks that change sign, a few bricks
-  (`BRICKS_PER_GROUP`) at a time. Memory is one group of bricks and the mesh, whatever the
-  resolution; time is spent near the surface only. A field with spurious surfaces all over the
+  (`BRICKS_PER_GROUP`) at a time. Memory is one group of bricks (a fixed size), the brick
+  corners ((resolution / 32)³ samples) and the mesh, whatever the resolution; time is spent near the surface only. A field with spurious surfaces all over the
   volume (an under-trained baseline) keeps most bricks: it costs about what `dense` does in time,
   not in memory. Bricks share their boundary samples, so the triangles are those of the dense
   grid; vertices on shared brick faces are welded by the grid edge they lie on.
@@ -47,13 +47,13 @@ DEFAULT_BLOCK = 2
 away from the surface at the cost of one more level of descent: meshing the 20-minute bunny SIREN
 at 512³ took 59 s with 2, 85 s with 4 and over 115 s with 8 (2 threads, this project's CPU)."""
 
-COARSE_BLOCKS = 16
-"""The descent starts from bricks of block·2^k cells, k the smallest with at most this many bricks
-per axis (16³ bricks: 17³ corner samples)."""
+BRICK_CELLS = 32
+"""Cells per side of the bricks the descent starts from (16³ bricks at 512³), meshed one
+marching-cubes call each; `block` when that is larger."""
 
 BRICKS_PER_GROUP = 16
 """Bricks descended and meshed together: at most this many bricks' samples are held at once
-(16 bricks of 32³ cells at 512³: at most 1.8 M samples)."""
+(with 2-cell blocks, at most 16 · 16³ · 27 = 1.8 M samples, whatever the resolution)."""
 
 LIPSCHITZ_SLACK = 1.5
 """L of the block test above: a fitted SDF's gradient norm strays from 1 (the eikonal term is a
@@ -146,7 +146,7 @@ def _lattice(origins: np.ndarray, size: int, samples: int, cells: int) -> np.nda
 def _bricks(field: nn.Module, resolution: int, block: int, chunk: int, device: torch.device | str):
     """Origins (K, 3), in grid indices, and size in cells of the bricks the zero level set can cross."""
     cells = resolution - 1
-    size = block * 2 ** max(0, math.ceil(math.log2(cells / (block * COARSE_BLOCKS))))
+    size = max(block, BRICK_CELLS)
     axis = np.arange(0, cells, size)
     origins = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
     corners = _evaluate_indices(field, _lattice(origins, size, 2, cells), resolution, chunk, device).reshape(-1, 8)

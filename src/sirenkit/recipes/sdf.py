@@ -132,6 +132,7 @@ def fit_sdf(
     *,
     resolution: int = 256,
     preview_size: int = 256,
+    preview_up: str = "z",
     reference: OrientedPoints | None = None,
     metric_samples: int = METRIC_SAMPLES,
     source: str = "",
@@ -146,7 +147,7 @@ def fit_sdf(
     `fit_config.seed`. The mesh is extracted coarse-to-fine at `resolution`³ and compared with
     `reference` (the points themselves by default) on `metric_samples` points. With `run_dir`,
     files: model.safetensors, mesh.ply (source units), preview.png (`preview_size` pixels per
-    view; 0 skips it), curve.png (loss per step), summary.json, metrics.jsonl,
+    view, around the `preview_up` axis; 0 skips it), curve.png (loss per step), summary.json, metrics.jsonl,
     checkpoint.safetensors.
     """
     if resolution < 2:
@@ -182,7 +183,10 @@ def fit_sdf(
         save_representation(run_dir / MODEL_NAME, representation)
         write_mesh(run_dir / MESH_NAME, mesh)
         if preview_size:
-            write_png(run_dir / PREVIEW_NAME, render_preview(representation.field, size=preview_size, device=device))
+            write_png(
+                run_dir / PREVIEW_NAME,
+                render_preview(representation.field, size=preview_size, up=preview_up, device=device),
+            )
         plot_curve(result.history, run_dir / "curve.png", key="loss", label="loss", title=f"{config.model}: SDF loss")
         write_json(run_dir / "summary.json", outcome.summary())
     return outcome
