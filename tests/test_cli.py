@@ -86,6 +86,22 @@ def fit_args(path, out, *extra):
     return ["fit", "image", str(path), "--out", str(out), "--steps", "2", "--width", "8", "--quiet", *extra]
 
 
+@pytest.mark.parametrize(("extra", "expected"), [((), 8192), (("--batch", "0"), None), (("--batch", "100"), 100)])
+def test_fit_image_draws_8192_random_pixels_per_step_unless_told(extra, expected, small_png, tmp_path, monkeypatch):
+    import sirenkit.recipes.image
+
+    seen = {}
+    real = sirenkit.recipes.image.fit_image
+
+    def spy(*args, batch=None, **kwargs):
+        seen["batch"] = batch
+        return real(*args, batch=batch, **kwargs)
+
+    monkeypatch.setattr(sirenkit.recipes.image, "fit_image", spy)
+    assert main(fit_args(small_png, tmp_path / "run", *extra)) == 0
+    assert seen["batch"] == expected
+
+
 def write(tmp_path, name, content: bytes):
     path = tmp_path / name
     path.write_bytes(content)
