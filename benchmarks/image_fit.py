@@ -105,8 +105,6 @@ def worker_defaults() -> dict:
     estimate: after every step the whole image is rendered and scored, and the time that takes
     is left out of the clock (until both thresholds are reached).
     """
-    import numpy as np
-
     from sirenkit.cli.image import IMAGE_BATCH, IMAGE_FIT_DEFAULTS
     from sirenkit.fields import FieldConfig
     from sirenkit.fit import FitConfig
@@ -137,7 +135,6 @@ def worker_defaults() -> dict:
         "steps": outcome.result.steps,
         "seconds": outcome.result.seconds - scoring,
         "settings": {**IMAGE_FIT_DEFAULTS, "batch": IMAGE_BATCH},
-        "pixels": int(np.prod(image.pixels.shape[:2])),
     }
 
 

@@ -20,9 +20,12 @@ AUDIO_BATCH = 16384
 def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParsersAction) -> None:
     audio = fit_kinds.add_parser("audio", help="fit a sound clip (WAV, FLAC, OGG; any channels and rate)")
     audio.add_argument("path", type=Path, help="the audio file")
-    add_run_options(audio, "folder for model.safetensors, reconstruction.wav, audio.png, curve.png, summary.json")
-    audio.set_defaults(batch=AUDIO_BATCH)
-    audio._option_string_actions["--batch"].help = f"random samples per step (default: {AUDIO_BATCH})"
+    add_run_options(
+        audio,
+        "folder for model.safetensors, reconstruction.wav, audio.png, curve.png, summary.json",
+        batch=AUDIO_BATCH,
+        batch_help="random samples per step",
+    )
     audio.add_argument("--start", type=float, default=0.0, help="fit from this many seconds in (default: 0)")
     audio.add_argument("--seconds", type=float, default=None, help="fit this many seconds (default: to the end)")
     audio.add_argument(

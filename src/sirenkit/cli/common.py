@@ -50,12 +50,21 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
-def add_run_options(parser: argparse.ArgumentParser, out_help: str) -> None:
+def add_run_options(
+    parser: argparse.ArgumentParser,
+    out_help: str,
+    *,
+    batch: int | None = None,
+    batch_help: str = "samples drawn per step",
+) -> None:
+    """--out, --device, --batch (default `batch`; None: all), --resume and --quiet."""
     parser.add_argument("--out", type=Path, required=True, help=out_help)
     parser.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute (default: auto)"
     )
-    parser.add_argument("--batch", type=int, default=None, help="samples drawn per step (default: all)")
+    parser.add_argument(
+        "--batch", type=int, default=batch, help=f"{batch_help} (default: {'all' if batch is None else batch})"
+    )
     parser.add_argument("--resume", action="store_true", help="continue the killed run in --out from its checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

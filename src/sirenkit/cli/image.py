@@ -13,19 +13,23 @@ from sirenkit.fit import FitConfig
 IMAGE_FIT_DEFAULTS = {"steps": 2000, "lr": 1e-3, "schedule": "cosine", "precision": "auto"}
 """`sirenkit fit image` defaults: the fastest stable settings we measured (benchmarks/image_fit.py)."""
 IMAGE_BATCH = 8192
-"""Random pixels per step by default. On the 256² camera a step on 8,192 pixels costs about a
-tenth of a full-batch step and reaches 30 dB in a third of the time (lr 1e-3, cosine); 4,096
-was slower to 30 dB, 16,384 slower to 35 dB (benchmarks/image_fit.py)."""
+"""Random pixels per step by default. On the 256² camera (lr 1e-3, cosine) a step on 8,192
+pixels costs about a ninth of a full-batch step, and the whole image reached 30 dB in 17.8 s
+(benchmarks/image_fit.py) against 39.3 s with every pixel per step; in short probes 4,096 pixels
+were slower to 30 dB and 16,384 slower to 35 dB."""
 
 
 def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParsersAction) -> None:
     image = fit_kinds.add_parser("image", help="fit an image (PNG, JPEG, ...; gray, RGB, RGBA, 16-bit)")
     image.add_argument("path", type=Path, help="the image file")
-    add_run_options(image, "folder for model.safetensors, reconstruction.png, curve.png, metrics.jsonl, summary.json")
+    add_run_options(
+        image,
+        "folder for model.safetensors, reconstruction.png, curve.png, metrics.jsonl, summary.json",
+        batch=IMAGE_BATCH,
+        batch_help="random pixels per step, 0 for all",
+    )
     add_config_options(image, FieldConfig, skip=("in_dim", "out_dim"), choices={"model": list(FIELD_BUILDERS)})
     add_config_options(image, FitConfig, defaults=IMAGE_FIT_DEFAULTS)
-    image.set_defaults(batch=IMAGE_BATCH)
-    image._option_string_actions["--batch"].help = f"random pixels per step (default: {IMAGE_BATCH}; 0: all)"
     image.set_defaults(run=run_fit_image)
 
     render = commands.add_parser(

@@ -26,9 +26,12 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
         "sdf", help="fit a signed distance field to a point cloud or mesh (.xyz, .ply, .obj, .off, .stl)"
     )
     sdf.add_argument("path", type=Path, help="the surface: .xyz (x y z [nx ny nz]) or a mesh / point cloud file")
-    add_run_options(sdf, "folder for model.safetensors, mesh.ply, preview.png, curve.png, summary.json")
-    sdf.set_defaults(batch=SDFConfig.surface_points)
-    sdf._option_string_actions["--batch"].help = f"surface points drawn per step (default: {SDFConfig.surface_points})"
+    add_run_options(
+        sdf,
+        "folder for model.safetensors, mesh.ply, preview.png, curve.png, summary.json",
+        batch=SDFConfig.surface_points,
+        batch_help="surface points drawn per step",
+    )
     sdf.add_argument(
         "--points",
         type=int,

@@ -22,9 +22,12 @@ downscaled 4× to 160x68 with 250 frames has 2.7M voxels, of which this is 0.6%)
 def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParsersAction) -> None:
     video = fit_kinds.add_parser("video", help="fit a video (MP4 or any container PyAV reads)")
     video.add_argument("path", type=Path, help="the video file")
-    add_run_options(video, "folder for model.safetensors, reconstruction.mp4, curve.png, summary.json")
-    video.set_defaults(batch=VIDEO_BATCH)
-    video._option_string_actions["--batch"].help = f"random voxels per step (default: {VIDEO_BATCH})"
+    add_run_options(
+        video,
+        "folder for model.safetensors, reconstruction.mp4, curve.png, summary.json",
+        batch=VIDEO_BATCH,
+        batch_help="random voxels per step",
+    )
     video.add_argument("--frames", type=int, default=None, help="fit at most this many frames (default: all)")
     video.add_argument("--frame-step", type=int, default=1, help="keep every k-th frame (default: 1)")
     video.add_argument(
