@@ -3,7 +3,8 @@
     python benchmarks/audio_video.py [--minutes 10 30] [--clips bach counting] [--video-minutes 10]
 
 Audio: the paper's Bach and counting clips (../shared/data/audio), `sirenkit fit audio`'s
-network and batch (3×256, 16,384 random samples per step) at the official Adam lr 1e-4,
+network and batch (3×256, 16,384 random samples per step; `--batch 0`: the whole clip, as the
+official code) at the official Adam lr 1e-4,
 constant (or `--schedule cosine`: decaying to 5% over the longest budget); the MSE over the
 whole clip (samples in [-1, 1], as the paper) each time a budget has passed, printed beside the
 paper's numbers. Video: the bikes clip (../shared/data/video),
@@ -30,10 +31,9 @@ MODELS = ("siren", "relu-pe")
 
 
 def audio_mse_at_budgets(
-    clip: str, model: str, budgets: list[float], lr: float, schedule: str
+    clip: str, model: str, budgets: list[float], lr: float, schedule: str, batch: int | None, device: str
 ) -> tuple[list[float], int]:
-    """MSE of the whole clip after each budget (seconds) and the steps taken in all."""
-    from sirenkit.cli.audio import AUDIO_BATCH
+    """MSE of the whole clip after each budget (seconds) and the steps taken in all (batch None: every sample)."""
     from sirenkit.fields import FieldConfig
     from sirenkit.fit import FitConfig
     from sirenkit.outputs.audio import audio_mse
@@ -47,18 +47,20 @@ def audio_mse_at_budgets(
     def measure(step, representation) -> None:
         if pending and time.perf_counter() - begin >= pending[0]:
             pending.pop(0)
-            reached.append(audio_mse(audio.samples, render_audio(representation)[0]))
+            reached.append(audio_mse(audio.samples, render_audio(representation, device=device)[0]))
 
     config = FitConfig(
         steps=10**9, lr=lr, schedule=schedule, max_seconds=max(budgets), checkpoint_every=0, log_every=100
     )
-    outcome = fit_audio(audio, FieldConfig(model=model), config, batch=AUDIO_BATCH, quiet=True, on_step=measure)
+    outcome = fit_audio(
+        audio, FieldConfig(model=model), config, batch=batch, device=device, quiet=True, on_step=measure
+    )
     reached += [outcome.mse] * len(pending)  # the final budget ends the fit before on_step sees it pass
     return reached, outcome.result.steps
 
 
 def video_psnr(
-    model: str, seconds: float, downscale: int, frames: int, lr: float, schedule: str
+    model: str, seconds: float, downscale: int, frames: int, lr: float, schedule: str, device: str
 ) -> tuple[float, int, tuple]:
     from sirenkit.cli.video import VIDEO_BATCH
     from sirenkit.fields import FieldConfig
@@ -68,7 +70,7 @@ def video_psnr(
 
     video = load_video(SHARED / "video/bikes.mp4", max_frames=frames, downscale=downscale)
     config = FitConfig(steps=10**9, lr=lr, schedule=schedule, max_seconds=seconds, checkpoint_every=0, log_every=100)
-    outcome = fit_video(video, FieldConfig(model=model), config, batch=VIDEO_BATCH, quiet=True)
+    outcome = fit_video(video, FieldConfig(model=model), config, batch=VIDEO_BATCH, device=device, quiet=True)
     return outcome.mean_psnr, outcome.result.steps, video.shape
 
 
@@ -86,6 +88,10 @@ def main() -> None:
         default="constant",
         help="constant (the official code's), or cosine decay to 5%% over the longest budget (default: constant)",
     )
+    parser.add_argument(
+        "--batch", type=int, default=None, help="audio samples per step (default: `fit audio`'s; 0: the whole clip)"
+    )
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default: auto)")
     parser.add_argument("--video-minutes", type=float, default=10, help="video budget per model (0: skip)")
     parser.add_argument("--video-downscale", type=int, default=4)
     parser.add_argument("--video-frames", type=int, default=None, help="first frames of the clip (default: all)")
@@ -93,15 +99,21 @@ def main() -> None:
 
     import torch
 
+    from sirenkit.cli.audio import AUDIO_BATCH
+    from sirenkit.cli.common import resolve_device
+
+    device = str(resolve_device(args.device))
+    batch = AUDIO_BATCH if args.batch is None else args.batch or None
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; 3x256 fields, Adam lr {args.lr:g} {args.schedule}"
+        f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads; 3x256 fields, "
+        f"Adam lr {args.lr:g} {args.schedule}, audio batch {batch or 'whole clip'}"
     )
     budgets = [m * 60 for m in args.minutes]
     heads = "  ".join(f"{m:g} min".rjust(10) for m in args.minutes)
     print(f"\naudio MSE (whole clip, samples in [-1, 1])\n  {'clip':9s} {'model':8s} {heads}  {'steps':>7s}  paper")
     for clip in args.clips:
         for model in args.models:
-            mse, steps = audio_mse_at_budgets(clip, model, budgets, args.lr, args.schedule)
+            mse, steps = audio_mse_at_budgets(clip, model, budgets, args.lr, args.schedule, batch, device)
             cells = "  ".join(f"{m:10.3g}" for m in mse)
             print(f"  {clip:9s} {model:8s} {cells}  {steps:7d}  {PAPER_MSE[model, clip]:.2g}", flush=True)
 
@@ -109,7 +121,7 @@ def main() -> None:
         print(f"\nvideo: bikes, downscaled {args.video_downscale}x, {args.video_minutes:g} min per model")
         for model in args.models:
             psnr, steps, shape = video_psnr(
-                model, args.video_minutes * 60, args.video_downscale, args.video_frames, args.lr, args.schedule
+                model, args.video_minutes * 60, args.video_downscale, args.video_frames, args.lr, args.schedule, device
             )
             print(
                 f"  {model:8s} mean PSNR {psnr:6.2f} dB after {steps} steps ({shape[0]} frames of {shape[2]}x{shape[1]})"

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -37,13 +37,33 @@ from sirenkit.fields.mlp import MLPField
 Method = Literal["auto", "forward", "autograd"]
 METHODS = ("auto", "forward", "autograd")
 
-JET_CHUNK_POINTS = 8192
-"""Points per chunk of the fused forward kernel. A (8192, 4, 256) float32 stack is 32 MiB, so a
-chunk's temporaries stay small next to the saved pre-activations; larger chunks measured no
-faster on a 2-core CPU (benchmarks/derivatives.py)."""
+JET_CHUNK_POINTS = {"cpu": 8192, "cuda": 65536}
+"""Points per chunk of the fused forward kernel, by device type (others take the CPU's). On a CPU
+a (8192, 4, 256) float32 stack is 32 MiB, so a chunk's temporaries stay small next to the saved
+pre-activations, and larger chunks measured no faster on a 2-core CPU (benchmarks/derivatives.py).
+A GPU launches every elementwise kernel once per chunk, so there the chunk is as large as memory
+allows comfortably (a 65,536-point stack of width 256 is 256 MiB): on an H100 a Laplacian-supervised
+step of 65,536 points takes 19.6 ms (`benchmarks/derivatives.py --device cuda`); smaller CUDA
+chunks were not measured."""
 
-Derivatives = tuple[Tensor, Tensor, Tensor | None, Tensor | None]
-"""(σ, σ', σ'', σ''') of a pre-activation; None stands for a derivative that is zero everywhere."""
+
+def jet_chunk_points(device: torch.device) -> int:
+    """Points per chunk of the fused forward kernel on this device (see JET_CHUNK_POINTS)."""
+    return JET_CHUNK_POINTS.get(device.type, JET_CHUNK_POINTS["cpu"])
+
+
+class Derivatives(NamedTuple):
+    """σ, σ', σ'', σ''' of a pre-activation, elementwise; None stands for zero everywhere.
+
+    `second` and `third` are stored divided by `sign` (±1), which the kernels apply as the scalar
+    of their fused multiply-adds: sine gives sin, cos, sin, cos with sign −1 and makes no negated
+    copies."""
+
+    value: Tensor
+    first: Tensor
+    second: Tensor | None
+    third: Tensor | None
+    sign: float = 1.0
 
 
 @dataclass
@@ -136,7 +156,8 @@ def forward_jet(field: MLPField, x: Tensor, order: int) -> Jet:
         if torch.is_grad_enabled() and any(t.requires_grad for t in [stack, *params]):
             out = _FusedJet.apply(stack, order, [rule for _, _, rule in layers], *params)
         else:
-            out = torch.cat([_propagate(part, layers, order) for part in stack.split(JET_CHUNK_POINTS, 1)], 1)
+            chunks = stack.split(jet_chunk_points(stack.device), 1)
+            out = torch.cat([_propagate(part, layers, order) for part in chunks], 1)
     out = out.to(x.dtype).unflatten(1, lead)  # (R, ..., c)
     return Jet(out[0], out[1 : 1 + d].movedim(0, -1), out[-1] if order == 2 else None)
 
@@ -156,18 +177,18 @@ Layer = tuple[Tensor, Tensor, Rule | None]
 def _sine(u: Tensor) -> Derivatives:
     """sin and its derivatives; ω0 is folded into the layer's weights (see `fused_layers`)."""
     s, c = torch.sin(u), torch.cos(u)
-    return s, c, -s, -c
+    return Derivatives(s, c, s, c, sign=-1.0)
 
 
 def _relu(u: Tensor) -> Derivatives:
     step = (u > 0).to(u.dtype)
-    return u * step, step, None, None
+    return Derivatives(u * step, step, None, None)
 
 
 def _tanh(u: Tensor) -> Derivatives:
     t = torch.tanh(u)
     d1 = 1 - t * t
-    return t, d1, -2 * t * d1, d1 * (6 * t * t - 2)
+    return Derivatives(t, d1, -2 * t * d1, d1 * (6 * t * t - 2))
 
 
 def _any_activation(activation: nn.Module) -> Rule:
@@ -178,7 +199,7 @@ def _any_activation(activation: nn.Module) -> Rule:
             v = u.detach().requires_grad_(True)
             s, d1, d2 = activation.derivatives(v)
             (d3,) = torch.autograd.grad(d2.sum(), v)
-        return s.detach(), d1.detach(), d2.detach(), d3
+        return Derivatives(s.detach(), d1.detach(), d2.detach(), d3)
 
     return rule
 
@@ -218,37 +239,43 @@ def _sum_of_products(a: Tensor, b: Tensor) -> Tensor:
     return out
 
 
-def _push(z: Tensor, derivs: Derivatives, order: int) -> Tensor:
-    """The activation applied to a pre-activation stack z (R, N, n): σ(z), σ'·∂z, σ'·Δz + σ''·|∇z|²."""
-    s, d1, d2, _ = derivs
+def _push(z: Tensor, derivs: Derivatives, order: int) -> tuple[Tensor, Tensor | None]:
+    """The activation applied to a pre-activation stack z (R, N, n): σ(z), σ'·∂z, σ'·Δz + σ''·|∇z|².
+
+    Returns that stack and |∇z|² (N, n), which `_pull` reuses (None where σ'' is zero or order is 1).
+    """
     end = z.shape[0] - (order == 2)
     t = z[1:end]
     out = torch.empty_like(z)
-    out[0] = s
-    torch.mul(t, d1, out=out[1:end])
+    out[0] = derivs.value
+    torch.mul(t, derivs.first, out=out[1:end])
+    squares = None
     if order == 2:
-        torch.mul(z[-1], d1, out=out[-1])
-        if d2 is not None:
-            out[-1].addcmul_(d2, _sum_of_products(t, t))
-    return out
+        torch.mul(z[-1], derivs.first, out=out[-1])
+        if derivs.second is not None:
+            squares = _sum_of_products(t, t)
+            out[-1].addcmul_(derivs.second, squares, value=derivs.sign)
+    return out, squares
 
 
-def _pull(z: Tensor, g: Tensor, derivs: Derivatives, order: int) -> Tensor:
-    """The vector-Jacobian product of `_push`: ∂L/∂z (R, N, n) from g = ∂L/∂(its output) (R, N, n)."""
-    _, d1, d2, d3 = derivs
+def _pull(z: Tensor, g: Tensor, derivs: Derivatives, squares: Tensor | None, order: int) -> Tensor:
+    """The vector-Jacobian product of `_push`: ∂L/∂z (R, N, n) from g = ∂L/∂(its output) (R, N, n)
+    and the |∇z|² that `_push` returned."""
+    _, d1, d2, d3, sign = derivs
     end = z.shape[0] - (order == 2)
     t, gt = z[1:end], g[1:end]
     out = torch.empty_like(z)
     g0 = torch.mul(g[0], d1, out=out[0])
     torch.mul(gt, d1, out=out[1:end])
     if d2 is not None:
-        g0.addcmul_(d2, _sum_of_products(gt, t))
+        g0.addcmul_(d2, _sum_of_products(gt, t), value=sign)
     if order == 2:
         gl = g[-1]
         torch.mul(gl, d1, out=out[-1])
         if d2 is not None:
-            g0.addcmul_(gl, d2 * z[-1] + d3 * _sum_of_products(t, t))
-            out[1:end].addcmul_(2 * gl * d2, t)
+            curvature = torch.mul(d2, z[-1]).addcmul_(d3, squares)  # (σ''·Δz + σ'''·|∇z|²) / sign
+            g0.addcmul_(gl, curvature, value=sign)
+            out[1:end].addcmul_(torch.mul(gl, d2), t, value=2 * sign)
     return out
 
 
@@ -261,7 +288,7 @@ def _propagate(stack: Tensor, layers: list[Layer], order: int, keep: list[Tensor
     h = stack
     for i, (weight, bias, rule) in enumerate(layers[:-1]):
         z = _affine(h, weight, bias, keep[i - 1] if keep is not None and i > 0 else None)
-        h = _push(z, rule(z[0]), order)
+        h, _ = _push(z, rule(z[0]), order)
     weight, bias, _ = layers[-1]
     return _affine(h, weight, bias)
 
@@ -283,9 +310,9 @@ class _FusedJet(torch.autograd.Function):
         # One block per saved layer, carved chunk by chunk, so that no chunk's saved tensors
         # sit between another's freed temporaries (heap fragmentation raised the peak by ~0.3 GB).
         blocks = [stack.new_empty(rows * points * width) for width in widths]
-        ctx.saved_chunks, outputs = [], []
-        for part in stack.split(JET_CHUNK_POINTS, 1):
-            begin, n = len(outputs) * JET_CHUNK_POINTS, part.shape[1]
+        ctx.saved_chunks, outputs, chunk = [], [], jet_chunk_points(stack.device)
+        for part in stack.split(chunk, 1):
+            begin, n = len(outputs) * chunk, part.shape[1]
             keep = [b[rows * begin * w : rows * (begin + n) * w].view(rows, n, w) for b, w in zip(blocks, widths)]
             outputs.append(_propagate(part, layers, order, keep))
             ctx.saved_chunks.append(keep)
@@ -300,7 +327,7 @@ class _FusedJet(torch.autograd.Function):
         g_params = [torch.zeros_like(p) for p in params]
         g_stack = torch.empty_like(stack) if ctx.needs_input_grad[0] else None
         begin = 0
-        for index, part in enumerate(stack.split(JET_CHUNK_POINTS, 1)):
+        for index, part in enumerate(stack.split(jet_chunk_points(stack.device), 1)):
             end = begin + part.shape[1]
             zs = [_affine(part, *params[:2]), *ctx.saved_chunks[index]]
             g_part = _backward_chunk(part, zs, g_out[:, begin:end], layers, ctx.order, g_params)
@@ -329,12 +356,12 @@ def _backward_chunk(
         return (g_flat @ layers[k][0]).view(h.shape)
 
     derivs = layers[-2][2](zs[-1][0])
-    h = _push(zs[-1], derivs, order)
+    h, squares = _push(zs[-1], derivs, order)
     for k in range(len(layers) - 1, 0, -1):
-        g = _pull(zs[k - 1], accumulate(k, g, h), derivs, order)
+        g = _pull(zs[k - 1], accumulate(k, g, h), derivs, squares, order)
         if k >= 2:
             derivs = layers[k - 2][2](zs[k - 2][0])
-            h = _push(zs[k - 2], derivs, order)
+            h, squares = _push(zs[k - 2], derivs, order)
     return accumulate(0, g, stack)
 
 
