@@ -5,14 +5,17 @@
 On a 256×256 grid (65,536 points) and the paper's SIREN (3 hidden layers × 256, ω0 = 30),
 times and peak memory of (a) value + gradient + Laplacian evaluation, (b) one training step
 supervised on the Laplacian, (c) one training step supervised on the gradient (Adam, fp32), by
-three paths:
+four paths:
 - forward: sirenkit's field, its fused forward-mode jet (`calculus.jet(method="forward")`);
 - autograd: sirenkit's field, the reference path (reverse mode with create_graph, one backward
   per input dimension for the Laplacian);
 - official: the official code's method on siren-pytorch's `SirenNet` (sin(ω0 (W x + b)) per
   layer, ω0 applied to every activation as in the official `SineLayer`) — the autograd path on
   the official network, so the issue's "official code" figures are measured here, on this
-  machine, rather than scaled. Needs siren-pytorch (`pip install -e .[bench]`).
+  machine, rather than scaled. Needs siren-pytorch (`pip install -e .[bench]`);
+- official+malloc: the same with sirenkit's allocator setting (`fit.retain_freed_memory`), which
+  the two sirenkit paths use and the official code does not: it shows how much of the gap that
+  setting makes.
 
 The speed-up and memory columns are official / forward. Targets (issue 3): (a) and (b) at
 least 5× faster than the official code, (c) no slower, (b) under 1.5 GB.
@@ -40,7 +43,7 @@ TASKS = {
     "laplacian_step": "(b) Laplacian-supervised step",
     "gradient_step": "(c) gradient-supervised step",
 }
-PATHS = ("forward", "autograd", "official")
+PATHS = ("forward", "autograd", "official", "official+malloc")
 
 
 def rss_mb() -> float:
@@ -78,11 +81,12 @@ def worker(task: str, path: str, device_name: str) -> dict:
     from sirenkit.fit import retain_freed_memory
     from sirenkit.signals import discrete_laplacian, grid_coordinates, sobel_gradient
 
-    retain_freed_memory()
+    if path != "official":
+        retain_freed_memory()
     device = torch.device(device_name)
     image = skimage.transform.resize(skimage.data.camera() / 255.0, (256, 256), anti_aliasing=True)
     pixels = image.astype(np.float32)[:, :, None]
-    if path == "official":
+    if path.startswith("official"):
         field, method = official_siren().to(device), "autograd"
     else:
         field, method = build_field(FieldConfig(width=256, depth=3, in_dim=2, out_dim=1), seed=0).to(device), path
