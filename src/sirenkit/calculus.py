@@ -87,7 +87,7 @@ def jet(field: nn.Module, x: Tensor, *, order: int = 2, method: Method = "auto")
     `method="auto"` takes the forward path for an `MLPField` and autograd otherwise, except for
     the gradient alone (order 1) of a single-output field: there one reverse pass gives all d
     derivatives while the forward path carries d tangent rows, and reverse mode measured faster
-    (benchmarks/derivatives.py, 65,536 points, 3×256 SIREN: 2.1 s vs 3.4 s per gradient-supervised
+    (benchmarks/derivatives.py, 65,536 points, 3×256 SIREN: 2.0 s vs 2.7 s per gradient-supervised
     step). "forward" and "autograd" force a path.
     """
     if order not in (0, 1, 2):
@@ -343,7 +343,7 @@ this many columns: MKL's product for a narrow result (256 × 2 to 8, summed over
 measured 24-31 ms on this project's 2-core EPYC, padded to 16 columns 5 ms."""
 
 
-def add_weight_gradient(grad: Tensor, g: Tensor, h: Tensor) -> None:
+def _add_weight_gradient(grad: Tensor, g: Tensor, h: Tensor) -> None:
     """grad (n_out, n_in) += gᵀ h, for g (M, n_out) and h (M, n_in): a dense layer's weight gradient."""
     n_in = h.shape[1]
     if n_in < NARROW_COLUMNS:
@@ -373,7 +373,7 @@ def _backward_chunk(
         """Add layer k's parameter gradients; return ∂L/∂h (h the input of layer k) if `input_grad`."""
         rows = g.shape[0] * g.shape[1]
         g_flat = g.reshape(rows, -1)
-        add_weight_gradient(g_params[2 * k], g_flat, h.reshape(rows, -1))
+        _add_weight_gradient(g_params[2 * k], g_flat, h.reshape(rows, -1))
         g_params[2 * k + 1] += g[0].sum(0)
         return (g_flat @ layers[k][0]).view(h.shape) if input_grad else None
 
