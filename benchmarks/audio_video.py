@@ -75,6 +75,8 @@ def video_psnr(
 
 
 def main() -> None:
+    from sirenkit.cli.common import add_device_option, resolve_device
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[10, 30], help="audio budgets per fit")
     parser.add_argument(
@@ -93,7 +95,7 @@ def main() -> None:
     parser.add_argument(
         "--batch", type=int, default=None, help="audio samples per step (default: `fit audio`'s; 0: the whole clip)"
     )
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default: auto)")
+    add_device_option(parser)
     parser.add_argument("--video-minutes", type=float, default=10, help="video budget per model (0: skip)")
     parser.add_argument("--video-downscale", type=int, default=4)
     parser.add_argument("--video-frames", type=int, default=None, help="first frames of the clip (default: all)")
@@ -102,7 +104,6 @@ def main() -> None:
     import torch
 
     from sirenkit.cli.audio import AUDIO_BATCH
-    from sirenkit.cli.common import resolve_device
 
     device = str(resolve_device(args.device))
     batch = AUDIO_BATCH if args.batch is None else args.batch or None

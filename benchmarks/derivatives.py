@@ -152,12 +152,14 @@ def run_worker(task: str, path: str, device: str) -> dict:
 
 
 def main() -> None:
+    from sirenkit.cli.common import add_device_option, resolve_device
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="fresh workers per (task, path)")
     parser.add_argument(
         "--tasks", default=",".join(TASKS), help=f"comma-separated subset of {','.join(TASKS)} (default: all)"
     )
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default: auto)")
+    add_device_option(parser)
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -165,8 +167,6 @@ def main() -> None:
         return
 
     import torch
-
-    from sirenkit.cli.common import resolve_device
 
     device = str(resolve_device(args.device))
     where = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"

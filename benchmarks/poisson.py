@@ -9,8 +9,9 @@ the 5-point Laplacian of `skimage.data.camera()` resized to 256×256 (anti-alias
 every pixel (or `--batch` random pixels) at every step, for `--steps` or `--minutes` of wall
 time, whichever ends first: without anchor (the paper's setting), and for the
 `--anchored-models` also with sirenkit's default anchor (the image's mean from gradients, its
-border and mean from the Laplacian). The network never sees the image otherwise. Unlike the paper, the Laplacian is also supervised
-between the pixels (see `problems.gradient_domain`), in both runs.
+border and mean from the Laplacian). The network never sees the image otherwise. Unlike the
+paper, the Laplacian is also supervised between the pixels (see `problems.gradient_domain`), in
+both runs.
 
 Cost: every step evaluates the field's gradient or Laplacian at 65,536 points; at full size
 run it on a GPU (--device cuda), or expect hours per fit on a CPU.
@@ -45,6 +46,8 @@ def camera(size: int, crop: int | None):
 
 
 def main() -> None:
+    from sirenkit.cli.common import add_device_option, resolve_device
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="siren,tanh,relu-pe", help="comma-separated (default: siren,tanh,relu-pe)")
     parser.add_argument("--sources", default="gradient,laplacian", help="comma-separated (default: both)")
@@ -60,10 +63,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None, help="pixels per step (default: all)")
     parser.add_argument("--size", type=int, default=256, help="camera resized to size×size (default: 256)")
     parser.add_argument("--crop", type=int, default=None, help="then a centre crop of crop×crop (default: none)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default: auto)")
+    add_device_option(parser)
     args = parser.parse_args()
 
-    from sirenkit.cli.common import resolve_device
     from sirenkit.fields import FieldConfig
     from sirenkit.fit import FitConfig
     from sirenkit.recipes.poisson import PoissonConfig, reconstruct_image

@@ -50,6 +50,13 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """--device auto|cpu|cuda, resolved by `resolve_device`."""
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute (default: auto)"
+    )
+
+
 def add_run_options(
     parser: argparse.ArgumentParser,
     out_help: str,
@@ -59,9 +66,7 @@ def add_run_options(
 ) -> None:
     """--out, --device, --batch (default `batch`; None: all), --resume and --quiet."""
     parser.add_argument("--out", type=Path, required=True, help=out_help)
-    parser.add_argument(
-        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute (default: auto)"
-    )
+    add_device_option(parser)
     parser.add_argument(
         "--batch", type=int, default=batch, help=f"{batch_help} (default: {'all' if batch is None else batch})"
     )

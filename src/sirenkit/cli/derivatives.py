@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from sirenkit.calculus import METHODS
-from sirenkit.cli.common import Parser, parse_size, prepare_run_dir, resolve_device
+from sirenkit.cli.common import Parser, add_device_option, parse_size, prepare_run_dir, resolve_device
 from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.errors import InputError
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
@@ -27,7 +27,7 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
     derivatives.add_argument("--size", help="size WxH of the network's maps (default: the source size)")
     derivatives.add_argument("--method", choices=METHODS, default="auto", help="calculus path (default: auto)")
     derivatives.add_argument("--out", type=Path, help="output folder (default: beside the checkpoint)")
-    derivatives.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute")
+    add_device_option(derivatives)
     derivatives.set_defaults(run=run_derivatives)
 
     compare = commands.add_parser("compare", help="fit several models and compare their derivatives")
@@ -38,7 +38,7 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
     image.add_argument("--snapshots", help="comma-separated steps to show (default: the last step)")
     image.add_argument("--out", type=Path, required=True, help="folder for comparison.png and comparison.json")
     image.add_argument("--batch", type=int, default=None, help="pixels drawn per step (default: all)")
-    image.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute")
+    add_device_option(image)
     image.add_argument("--quiet", action="store_true", help="no progress bars")
     add_config_options(image, FieldConfig, skip=("in_dim", "out_dim", "model"))
     add_config_options(image, FitConfig, defaults=COMPARE_FIT_DEFAULTS)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sirenkit.cli.common import add_run_options, parse_size, prepare_run_dir, resolve_device, run_settings
+from sirenkit.cli.common import (
+    add_device_option,
+    add_run_options,
+    parse_size,
+    prepare_run_dir,
+    resolve_device,
+    run_settings,
+)
 from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
@@ -45,7 +52,7 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
         type=Path,
         help="output file (default: render_WxH.png, render_RATEHz.wav or render_WxHxT.mp4 beside the checkpoint)",
     )
-    render.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute")
+    add_device_option(render)
     render.set_defaults(run=run_render)
 
 

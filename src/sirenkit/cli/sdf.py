@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from sirenkit.cli.common import add_run_options, prepare_run_dir, resolve_device, run_settings
+from sirenkit.cli.common import add_device_option, add_run_options, prepare_run_dir, resolve_device, run_settings
 from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.errors import InputError
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
@@ -67,7 +67,7 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
         "dense: the whole grid (default: coarse-to-fine)",
     )
     mesh.add_argument("--out", type=Path, help="output .ply or .obj (default: mesh_RES.ply beside the checkpoint)")
-    mesh.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute")
+    add_device_option(mesh)
     mesh.set_defaults(run=run_mesh)
 
     preview = commands.add_parser("preview", help="render shaded views of a fitted SDF (sphere tracing) as a PNG")
@@ -75,7 +75,7 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
     preview.add_argument("--size", type=int, default=256, help="pixels per side of each view (default: 256)")
     add_up_option(preview)
     preview.add_argument("--out", type=Path, help="output .png (default: preview_UP.png beside the checkpoint)")
-    preview.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute")
+    add_device_option(preview)
     preview.set_defaults(run=run_preview)
 
 

@@ -5,15 +5,16 @@ The grid has `resolution` samples per axis spanning [-1, 1]³ (cell size h = 2 /
 - `dense` evaluates every sample in chunks and runs marching cubes once; it holds the whole
   float32 volume (0.5 GB at 512³, 16 GB at the official code's 1600³).
 - `coarse-to-fine` is an octree descent. It starts from bricks of `BRICK_CELLS` cells per side,
-  evaluates Φ at their corners and keeps a brick only when the
-  zero level set can cross it; a kept block is split into 8 children whose corners are evaluated
-  in turn, down to blocks of `block` cells, which are sampled fully. The bricks are then meshed one
-  marching-cubes call each, masked to their finest blocks that change sign, a few bricks
-  (`BRICKS_PER_GROUP`) at a time. Memory is one group of bricks (a fixed size), the brick
-  corners ((resolution / 32)³ samples) and the mesh, whatever the resolution; time is spent near the surface only. A field with spurious surfaces all over the
-  volume (an under-trained baseline) keeps most bricks: it costs about what `dense` does in time,
-  not in memory. Bricks share their boundary samples, so the triangles are those of the dense
-  grid; vertices on shared brick faces are welded by the grid edge they lie on.
+  evaluates Φ at their corners and keeps a brick only when the zero level set can cross it; a
+  kept block is split into 8 children whose corners are evaluated in turn, down to blocks of
+  `block` cells, which are sampled fully. The bricks are then meshed one marching-cubes call
+  each, masked to their finest blocks that change sign, a few bricks (`BRICKS_PER_GROUP`) at a
+  time. Memory is one group of bricks (a fixed size), the brick corners ((resolution / 32)³
+  samples) and the mesh, whatever the resolution; time is spent near the surface only. A field
+  with spurious surfaces all over the volume (an under-trained baseline) keeps most bricks: it
+  costs about what `dense` does in time, not in memory. Bricks share their boundary samples, so
+  the triangles are those of the dense grid; vertices on shared brick faces are welded by the
+  grid edge they lie on.
 
 A block can hold a zero of Φ only if every corner c has |Φ(c)| ≤ L·(block diagonal): for an
 L-Lipschitz Φ and a zero z in the block, |Φ(c)| = |Φ(c) − Φ(z)| ≤ L·|c − z|. A signed distance
