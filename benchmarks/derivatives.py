@@ -6,7 +6,10 @@ On a 256×256 grid (65,536 points) and the paper's SIREN (3 hidden layers × 256
 times and peak memory of (a) value + gradient + Laplacian evaluation, (b) one training step
 supervised on the Laplacian, (c) one training step supervised on the gradient (Adam, fp32), by
 four paths:
-- forward: sirenkit's field, its fused forward-mode jet (`calculus.jet(method="forward")`);
+- forward: sirenkit's field, its fused forward-mode jet (`calculus.jet(method="forward")`),
+  with the sine layers' elementwise terms in compiled kernels where the training path uses them
+  (SIRENKIT_COMPILE=auto, on a CPU; compiling happens in the warm-up run);
+- forward-eager: the same with SIRENKIT_COMPILE=off (PyTorch's eager operations only);
 - autograd: sirenkit's field, the reference path (reverse mode with create_graph, one backward
   per input dimension for the Laplacian);
 - official: the official code's method on siren-pytorch's `SirenNet` (sin(ω0 (W x + b)) per
@@ -36,10 +39,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
+
+from sirenkit.calculus import COMPILE_VARIABLE
 
 TASKS = {
     "eval": "(a) value + gradient + Laplacian",
@@ -48,15 +54,13 @@ TASKS = {
 }
 TIMED_RUNS = 3
 """Timed runs per worker after its warm-up run; the worker reports their median."""
-PATHS = ("forward", "autograd", "official", "official+malloc")
+PATHS = ("forward", "forward-eager", "autograd", "official", "official+malloc")
 
 
 def rss_mb() -> float:
     """Current resident set of this process in MB (Linux)."""
     with open("/proc/self/statm") as handle:
         pages = int(handle.read().split()[1])
-    import os
-
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
@@ -81,7 +85,7 @@ def worker(task: str, path: str, device_name: str) -> dict:
     import skimage.transform
     import torch
 
-    from sirenkit.calculus import jet
+    from sirenkit.calculus import compiled_kernels_enabled, jet
     from sirenkit.fields import FieldConfig, build_field
     from sirenkit.fit import retain_freed_memory
     from sirenkit.signals import discrete_laplacian, grid_coordinates, sobel_gradient
@@ -94,7 +98,8 @@ def worker(task: str, path: str, device_name: str) -> dict:
     if path.startswith("official"):
         field, method = official_siren().to(device), "autograd"
     else:
-        field, method = build_field(FieldConfig(width=256, depth=3, in_dim=2, out_dim=1), seed=0).to(device), path
+        field = build_field(FieldConfig(width=256, depth=3, in_dim=2, out_dim=1), seed=0).to(device)
+        method = path.removesuffix("-eager")
     x = grid_coordinates((256, 256)).to(device)
     target_gradient = torch.from_numpy(sobel_gradient(pixels).reshape(-1, 1, 2).astype(np.float32)).to(device)
     target_laplacian = torch.from_numpy(discrete_laplacian(pixels).reshape(-1, 1).astype(np.float32)).to(device)
@@ -135,16 +140,19 @@ def worker(task: str, path: str, device_name: str) -> dict:
         before = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
         seconds = timed_runs()
-        return {"seconds": seconds, "peak_mb": (torch.cuda.max_memory_allocated() - before) / 2**20}
-    before = rss_mb()
-    synchronized_run()  # warm-up: first-touch page faults and one-time allocations
-    seconds = timed_runs()
-    return {"seconds": seconds, "peak_mb": peak_rss_mb() - before}
+        peak_mb = (torch.cuda.max_memory_allocated() - before) / 2**20
+    else:
+        before = rss_mb()
+        synchronized_run()  # warm-up: compiling, first-touch page faults and one-time allocations
+        seconds = timed_runs()
+        peak_mb = peak_rss_mb() - before
+    return {"seconds": seconds, "peak_mb": peak_mb, "compiled": compiled_kernels_enabled(device, x.shape[0])}
 
 
 def run_worker(task: str, path: str, device: str) -> dict:
+    env = {**os.environ, COMPILE_VARIABLE: "off"} if path.endswith("-eager") else None
     done = subprocess.run(
-        [sys.executable, __file__, "--worker", task, path, device], capture_output=True, text=True, check=False
+        [sys.executable, __file__, "--worker", task, path, device], capture_output=True, text=True, check=False, env=env
     )
     if done.returncode != 0:
         raise SystemExit(f"worker {task} {path} failed:\n{done.stderr}")
@@ -183,6 +191,8 @@ def main() -> None:
         for _ in range(args.repeats):
             for p in PATHS:
                 runs[p].append(run_worker(task, p, device))
+        if task != "eval" and not all(r["compiled"] for r in runs["forward"]):
+            print(f"  ({label}: the forward path ran the eager kernels; {COMPILE_VARIABLE} or compiling failed)")
         seconds = {p: statistics.median(r["seconds"] for r in runs[p]) for p in PATHS}
         peak = {p: statistics.median(r["peak_mb"] for r in runs[p]) for p in PATHS}
         medians[task] = seconds, peak

@@ -8,6 +8,7 @@ import torch
 
 from sirenkit import calculus
 from sirenkit.calculus import divergence, gradient, hessian, jet, laplacian
+from sirenkit.errors import InputError
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig, build_field
 
 MODELS = sorted(FIELD_BUILDERS)
@@ -168,3 +169,75 @@ def test_auto_takes_reverse_mode_only_for_the_gradient_of_a_single_output(monkey
     for out_dim, order in [(1, 1), (3, 1), (1, 2)]:
         jet(small_field("siren", 2, out_dim=out_dim), points(8, 2), order=order)
     assert taken == ["autograd", "forward", "forward"]
+
+
+def training_path_results(field, x: torch.Tensor, order: int) -> list[torch.Tensor]:
+    """The forward path's jet and the parameter gradients of a loss on its derivatives."""
+    field.zero_grad(set_to_none=True)
+    result = jet(field, x, order=order, method="forward")
+    loss = result.gradient.square().mean() + (result.laplacian.square().mean() if order == 2 else 0)
+    loss.backward()
+    parts = [result.value, result.gradient] + ([result.laplacian] if order == 2 else [])
+    return [part.detach() for part in parts] + [p.grad.flatten() for p in field.parameters() if p.grad is not None]
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_compiled_sine_kernels_match_the_eager_ones(monkeypatch, order):
+    monkeypatch.setattr(calculus, "JET_CHUNK_POINTS", {"cpu": 128})  # three chunks, the last one short
+    compiled_calls = []
+
+    def counting(kernel, *args):
+        compiled_calls.append(kernel.__name__)
+        return run_compiled(kernel, *args)
+
+    run_compiled = calculus._run_compiled
+    monkeypatch.setattr(calculus, "_run_compiled", counting)
+    field, x = small_field("siren", 2), points(300, 2)
+    results = {}
+    for mode in ("off", "on"):
+        monkeypatch.setenv(calculus.COMPILE_VARIABLE, mode)
+        results[mode] = training_path_results(field, x, order)
+    assert calculus._compile_failure is None
+    assert {"_sine_push", "_sine_pull"} <= set(compiled_calls)
+    for compiled, eager in zip(results["on"], results["off"], strict=True):
+        assert relative_error(compiled, eager) < 1e-12
+
+
+def test_a_failed_compile_warns_once_and_runs_the_eager_kernels(monkeypatch):
+    def without_compiler(kernel):
+        def call(*args):
+            try:
+                raise OSError("no C++ compiler found")
+            except OSError as cause:
+                raise RuntimeError("backend='inductor' raised:") from cause
+
+        return call
+
+    monkeypatch.setattr(calculus, "_compiled", without_compiler)
+    monkeypatch.setattr(calculus, "_compile_failure", None)
+    field, x = small_field("siren", 2), points(50, 2)
+    monkeypatch.setenv(calculus.COMPILE_VARIABLE, "off")
+    eager = training_path_results(field, x, 2)
+    monkeypatch.setenv(calculus.COMPILE_VARIABLE, "on")
+    with pytest.warns(UserWarning, match="torch.compile failed \\(OSError: no C\\+\\+ compiler found\\)"):
+        fallback = training_path_results(field, x, 2)
+    for a, b in zip(fallback, eager, strict=True):
+        assert relative_error(a, b) < 1e-12
+    assert not calculus.compiled_kernels_enabled(torch.device("cpu"), 10**6)
+    training_path_results(field, x, 2)  # no second warning (warnings are errors in the tests)
+
+
+def test_compiled_kernels_are_chosen_by_the_environment_and_the_size_of_the_call(monkeypatch):
+    enabled, cpu = calculus.compiled_kernels_enabled, torch.device("cpu")
+    monkeypatch.setattr(calculus, "_compile_failure", None)
+    monkeypatch.delenv(calculus.COMPILE_VARIABLE, raising=False)
+    least = calculus.COMPILE_MIN_POINTS
+    assert enabled(cpu, least) and not enabled(cpu, least - 1)
+    assert not enabled(torch.device("cuda"), 10**6)
+    monkeypatch.setenv(calculus.COMPILE_VARIABLE, "on")
+    assert enabled(cpu, 1) and enabled(torch.device("cuda"), 1)
+    monkeypatch.setenv(calculus.COMPILE_VARIABLE, "OFF")
+    assert not enabled(cpu, 10**6)
+    monkeypatch.setenv(calculus.COMPILE_VARIABLE, "fast")
+    with pytest.raises(InputError, match="SIRENKIT_COMPILE=fast: choose one of auto, on, off"):
+        enabled(cpu, 1)

@@ -16,13 +16,25 @@ Two paths behind one interface, `jet(field, x, order)`:
 Shapes: x is (..., d) — (N, d) or (B, N, d); value (..., c); gradient (..., c, d), per unit
 of coordinate; Laplacian (..., c), per unit of coordinate squared; Hessian (..., c, d, d).
 
-Inside the forward path a jet of n features at a point is a "stack" of rows
-[value; ∂/∂x_1 … ∂/∂x_d; Laplacian], shape (N, R, n) with R = 1 + d (+ 1 for order 2), so that
+Inside the forward path a jet of n features at N points is a "stack" of rows
+[value; ∂/∂x_1 … ∂/∂x_d; Laplacian], shape (R, N, n) with R = 1 + d (+ 1 for order 2), so that
 a dense layer is one matrix product of all rows with Wᵀ (the bias goes to the value row only).
+
+Compiled kernels: in the training path (the fused kernel with its backward) a sine layer's
+elementwise terms can run as kernels that torch.compile fuses, which read and write each stack
+once instead of once per PyTorch operation (a Laplacian-supervised step of the 3×256 SIREN on
+65,536 points: 16% faster on a 2-core CPU). The environment variable SIRENKIT_COMPILE chooses:
+`auto` (the default) on a CPU for calls of at least 8,192 points, `on` always, `off` never.
+Compiling takes seconds once per process (a C++ compiler is needed on a CPU); where it fails,
+sirenkit warns once and runs the eager kernels. Evaluation without gradients always runs the
+eager kernels: it is done a few times, not thousands.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -31,20 +43,22 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from sirenkit.errors import InputError
 from sirenkit.fields.activations import ReLU, Sine, Tanh
 from sirenkit.fields.mlp import MLPField
 
 Method = Literal["auto", "forward", "autograd"]
 METHODS = ("auto", "forward", "autograd")
 
-JET_CHUNK_POINTS = {"cpu": 8192, "cuda": 65536}
+JET_CHUNK_POINTS = {"cpu": 4096, "cuda": 65536}
 """Points per chunk of the fused forward kernel, by device type (others take the CPU's). On a CPU
-a (8192, 4, 256) float32 stack is 32 MiB, so a chunk's temporaries stay small next to the saved
-pre-activations, and larger chunks measured no faster on a 2-core CPU (benchmarks/derivatives.py).
-A GPU launches every elementwise kernel once per chunk, so there the chunk is as large as memory
-allows comfortably (a 65,536-point stack of width 256 is 256 MiB): on an H100 a Laplacian-supervised
-step of 65,536 points takes 19.6 ms (`benchmarks/derivatives.py --device cuda`); smaller CUDA
-chunks were not measured."""
+a (4096, 4, 256) float32 stack is 16 MiB, so a chunk's temporaries stay small next to the saved
+pre-activations: on a 2-core CPU chunks of 2,048 to 16,384 points ran a Laplacian-supervised step
+of the 3×256 SIREN on 65,536 points equally fast, and 4,096 kept its peak lowest with the compiled
+kernels (1.1-1.3 GB, 8,192: 1.6 GB; benchmarks/derivatives.py). A GPU launches every kernel once
+per chunk, so there the chunk is as large as memory allows comfortably (a 65,536-point stack of
+width 256 is 256 MiB): on an H100 a Laplacian-supervised step of 65,536 points takes 19.6 ms
+(`benchmarks/derivatives.py --device cuda`); smaller CUDA chunks were not measured."""
 
 
 def jet_chunk_points(device: torch.device) -> int:
@@ -279,16 +293,152 @@ def _pull(z: Tensor, g: Tensor, derivs: Derivatives, squares: Tensor | None, ord
     return out
 
 
-def _propagate(stack: Tensor, layers: list[Layer], order: int, keep: list[Tensor] | None = None) -> Tensor:
+class _Kernels(NamedTuple):
+    """An activation's push (its jet forward: σ-stack, σ's derivatives, |∇z|²) and pull (that
+    push's vector-Jacobian product), with the signatures of `_eager_push` and `_pull`."""
+
+    push: Callable[[Tensor, Rule, int], tuple[Tensor, Derivatives, Tensor | None]]
+    pull: Callable[[Tensor, Tensor, Derivatives, Tensor | None, int], Tensor]
+
+
+def _eager_push(z: Tensor, rule: Rule, order: int) -> tuple[Tensor, Derivatives, Tensor | None]:
+    derivs = rule(z[0])
+    h, squares = _push(z, derivs, order)
+    return h, derivs, squares
+
+
+def _sine_push(z: Tensor, order: int) -> tuple[Tensor, Tensor, Tensor | None]:
+    """`_push` for sine as one expression for torch.compile to fuse: (σ-stack, cos z[0], |∇z|²)."""
+    s, c = torch.sin(z[0]), torch.cos(z[0])
+    end = z.shape[0] - (order == 2)
+    t = z[1:end]
+    if order == 1:
+        return torch.cat([s[None], t * c]), c, None
+    squares = (t * t).sum(0)
+    return torch.cat([s[None], t * c, (z[-1] * c - s * squares)[None]]), c, squares
+
+
+def _sine_pull(z: Tensor, g: Tensor, s: Tensor, c: Tensor, squares: Tensor | None, order: int) -> Tensor:
+    """`_pull` for sine as one expression for torch.compile to fuse (s, c: sin and cos of z[0])."""
+    end = z.shape[0] - (order == 2)
+    t, gt = z[1:end], g[1:end]
+    along = (gt * t).sum(0)  # Σ_i ∂L/∂(∂σ/∂x_i) · ∂z/∂x_i
+    if order == 1:
+        return torch.cat([(g[0] * c - s * along)[None], gt * c])
+    gl = g[-1]
+    along = along + gl * z[-1]
+    return torch.cat([(c * (g[0] - gl * squares) - s * along)[None], gt * c - 2 * (gl * s) * t, (gl * c)[None]])
+
+
+def _compiled_sine_push(z: Tensor, rule: Rule, order: int) -> tuple[Tensor, Derivatives, Tensor | None]:
+    h, c, squares = _run_compiled(_sine_push, z, order)
+    return h, Derivatives(h[0], c, h[0], c, sign=-1.0), squares
+
+
+def _compiled_sine_pull(z: Tensor, g: Tensor, derivs: Derivatives, squares: Tensor | None, order: int) -> Tensor:
+    return _run_compiled(_sine_pull, z, g, derivs.value, derivs.first, squares, order)
+
+
+EAGER_KERNELS = _Kernels(_eager_push, _pull)
+COMPILED_SINE_KERNELS = _Kernels(_compiled_sine_push, _compiled_sine_pull)
+
+
+def _kernels(rule: Rule, compiled: bool) -> _Kernels:
+    """The compiled kernels for a sine layer when `compiled`, else the eager ones (any activation)."""
+    return COMPILED_SINE_KERNELS if compiled and rule is _sine else EAGER_KERNELS
+
+
+COMPILE_VARIABLE = "SIRENKIT_COMPILE"
+COMPILE_MODES = ("auto", "on", "off")
+COMPILE_MIN_POINTS = 8192
+"""`auto` compiles for calls of at least this many points (the Poisson command's default batch):
+for fewer, a step's elementwise work is small and compiling, seconds for every new dtype, width
+and order, would not pay back (a test suite of small fields would pay it over and over)."""
+_compile_failure: str | None = None
+"""Why compiling failed in this process, if it did: then every later call runs the eager kernels."""
+
+
+def compiled_kernels_enabled(device: torch.device, points: int) -> bool:
+    """Whether the training path runs the compiled sine kernels for a jet of `points` points on
+    `device`. SIRENKIT_COMPILE: `auto` on a CPU for at least COMPILE_MIN_POINTS points, `on`
+    always, `off` never."""
+    mode = os.environ.get(COMPILE_VARIABLE, "").strip().lower() or "auto"
+    if mode not in COMPILE_MODES:
+        raise InputError(f"{COMPILE_VARIABLE}={mode}: choose one of {', '.join(COMPILE_MODES)}")
+    if _compile_failure is not None or mode == "off":
+        return False
+    return mode == "on" or (device.type == "cpu" and points >= COMPILE_MIN_POINTS)
+
+
+@functools.cache
+def _compiled(kernel: Callable) -> Callable:
+    return torch.compile(kernel, fullgraph=True)
+
+
+def _run_compiled(kernel: Callable, *args):
+    """kernel(*args) compiled; the first failure to compile is warned about once, and from then
+    on this and every later call runs `kernel` eagerly (the same arithmetic, unfused)."""
+    global _compile_failure
+    if _compile_failure is None:
+        try:
+            return _compiled(kernel)(*args)
+        except Exception as error:  # no C++ compiler or Python headers, an unsupported platform
+            while error.__cause__ is not None:  # torch wraps the compiler's error
+                error = error.__cause__
+            first_line = str(error).strip().partition("\n")[0]
+            _compile_failure = f"{type(error).__name__}: {first_line}"
+            warnings.warn(
+                f"sirenkit: torch.compile failed ({_compile_failure}); running the eager kernels "
+                f"(set {COMPILE_VARIABLE}=off to skip trying)",
+                stacklevel=2,
+            )
+    return kernel(*args)
+
+
+def _compiled_kernels_ready(stack: Tensor, layers: list[Layer], order: int) -> bool:
+    """Whether the training path runs the compiled sine kernels on this stack (R, N, e); compiles
+    them first if they are not yet (see `_warm_up`)."""
+    if not compiled_kernels_enabled(stack.device, stack.shape[1]):
+        return False
+    for width in sorted({weight.shape[0] for weight, _, rule in layers if rule is _sine}):
+        _warm_up(stack.shape[0], width, stack.dtype, stack.device, order)
+    return _compile_failure is None
+
+
+@functools.cache
+def _warm_up(rows: int, width: int, dtype: torch.dtype, device: torch.device, order: int) -> None:
+    """Compile the sine kernels for stacks (rows, any number of points, width) on two points.
+
+    Done before a step's large allocations: compiling amid them leaves the compiler's own memory
+    between the step's buffers, and the heap keeps that layout (a Laplacian step of the 3×256
+    SIREN on 65,536 points peaked 0.6 GB higher). The number of points is marked dynamic, so one
+    compiled kernel serves every chunk (rows and width stay fixed, which keeps it as fast as one
+    compiled for a single size); no_grad, as in the training path, because dynamo's guards check it.
+    """
+    z, g = (torch.zeros(rows, 2, width, dtype=dtype, device=device) for _ in range(2))
+    for t in (z, g):
+        torch._dynamo.maybe_mark_dynamic(t, 1)
+    with torch.no_grad():
+        h, derivs, squares = _compiled_sine_push(z, _sine, order)
+        for t in (derivs.value, derivs.first, squares):
+            if t is not None:
+                torch._dynamo.maybe_mark_dynamic(t, 0)
+        _compiled_sine_pull(z, g, derivs, squares, order)
+
+
+def _propagate(
+    stack: Tensor, layers: list[Layer], order: int, keep: list[Tensor] | None = None, compiled: bool = False
+) -> Tensor:
     """The jet through all layers: (R, N, e) → (R, N, c).
 
     With `keep`, the pre-activations of the activated layers after the first (the first one's is
     cheap to recompute from the small input) are written into those (R, N, width) buffers.
+    `compiled` selects the compiled sine kernels (see `_kernels`).
     """
     h = stack
     for i, (weight, bias, rule) in enumerate(layers[:-1]):
         z = _affine(h, weight, bias, keep[i - 1] if keep is not None and i > 0 else None)
-        h, _ = _push(z, rule(z[0]), order)
+        h, _, _ = _kernels(rule, compiled).push(z, rule, order)
     weight, bias, _ = layers[-1]
     return _affine(h, weight, bias)
 
@@ -305,6 +455,7 @@ class _FusedJet(torch.autograd.Function):
     def forward(ctx, stack: Tensor, order: int, rules: list[Rule | None], *params: Tensor) -> Tensor:
         ctx.order, ctx.rules = order, rules
         layers = list(zip(params[0::2], params[1::2], rules))
+        ctx.compiled = _compiled_kernels_ready(stack, layers, order)
         rows, points = stack.shape[:2]
         widths = [weight.shape[0] for weight, _, _ in layers[1:-1]]
         # One block per saved layer, carved chunk by chunk, so that no chunk's saved tensors
@@ -314,7 +465,7 @@ class _FusedJet(torch.autograd.Function):
         for part in stack.split(chunk, 1):
             begin, n = len(outputs) * chunk, part.shape[1]
             keep = [b[rows * begin * w : rows * (begin + n) * w].view(rows, n, w) for b, w in zip(blocks, widths)]
-            outputs.append(_propagate(part, layers, order, keep))
+            outputs.append(_propagate(part, layers, order, keep, ctx.compiled))
             ctx.saved_chunks.append(keep)
         ctx.save_for_backward(stack, *params)
         return torch.cat(outputs, 1)
@@ -330,7 +481,9 @@ class _FusedJet(torch.autograd.Function):
         for index, part in enumerate(stack.split(jet_chunk_points(stack.device), 1)):
             end = begin + part.shape[1]
             zs = [_affine(part, *params[:2]), *ctx.saved_chunks[index]]
-            g_part = _backward_chunk(part, zs, g_out[:, begin:end], layers, ctx.order, g_params, g_stack is not None)
+            g_part = _backward_chunk(
+                part, zs, g_out[:, begin:end], layers, ctx.order, g_params, g_stack is not None, ctx.compiled
+            )
             if g_stack is not None:
                 g_stack[:, begin:end] = g_part
             begin = end
@@ -360,6 +513,7 @@ def _backward_chunk(
     order: int,
     g_params: list[Tensor],
     input_grad: bool,
+    compiled: bool,
 ) -> Tensor | None:
     """Accumulate one chunk's parameter gradients into g_params (w0, b0, w1, ...); return ∂L/∂stack
     if `input_grad`, else None.
@@ -377,13 +531,12 @@ def _backward_chunk(
         g_params[2 * k + 1] += g[0].sum(0)
         return (g_flat @ layers[k][0]).view(h.shape) if input_grad else None
 
-    derivs = layers[-2][2](zs[-1][0])
-    h, squares = _push(zs[-1], derivs, order)
+    kernels = [_kernels(rule, compiled) for _, _, rule in layers[:-1]]
+    h, derivs, squares = kernels[-1].push(zs[-1], layers[-2][2], order)
     for k in range(len(layers) - 1, 0, -1):
-        g = _pull(zs[k - 1], accumulate(k, g, h), derivs, squares, order)
+        g = kernels[k - 1].pull(zs[k - 1], accumulate(k, g, h), derivs, squares, order)
         if k >= 2:
-            derivs = layers[k - 2][2](zs[k - 2][0])
-            h, squares = _push(zs[k - 2], derivs, order)
+            h, derivs, squares = kernels[k - 2].push(zs[k - 2], layers[k - 2][2], order)
     return accumulate(0, g, stack, input_grad)
 
 
