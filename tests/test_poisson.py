@@ -10,6 +10,7 @@ import pytest
 from PIL import Image as PILImage
 
 from conftest import run_cli
+from sirenkit import calculus
 from sirenkit.cli import main
 from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig
@@ -189,3 +190,38 @@ def test_configs_reject_bad_values():
     assert BlendConfig(mode="paste").resolved_anchor(np.ones((4, 4), dtype=bool)) == "mean"  # nothing outside
     with pytest.raises(InputError, match="unknown anchor"):
         PoissonConfig(anchor="outside")  # there is no mask in a reconstruction
+
+
+def poisson_args(tmp_path, camera_small) -> list[str]:
+    path = save_png(tmp_path / "camera.png", camera_small.pixels)
+    return ["poisson", str(path), "--from", "laplacian", "--out", str(tmp_path / "out"), "--steps", "2", "--quiet"]
+
+
+def test_a_bad_compile_setting_gives_one_clear_line_and_no_output(tmp_path, camera_small, capsys, monkeypatch):
+    monkeypatch.setenv(calculus.COMPILE_VARIABLE, "fast")
+    code, err = run_cli(poisson_args(tmp_path, camera_small), capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and "SIRENKIT_COMPILE=fast: choose one of auto, on, off" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.filterwarnings("default::UserWarning")
+def test_a_failed_compile_is_one_warning_line_and_the_command_still_succeeds(
+    tmp_path, camera_small, capsys, monkeypatch
+):
+    def without_compiler(kernel):
+        def call(*args):
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+
+        return call
+
+    monkeypatch.setattr(calculus, "_compiled", without_compiler)
+    monkeypatch.setattr(calculus, "_compile_failure", None)
+    monkeypatch.setenv(calculus.COMPILE_VARIABLE, "on")
+    code, err = run_cli(poisson_args(tmp_path, camera_small), capsys)
+    assert code == 0
+    assert err == (
+        "sirenkit: warning: torch.compile failed (RuntimeError: InvalidCxxCompiler: No working C++ compiler found); "
+        "sirenkit runs the eager kernels (set SIRENKIT_COMPILE=off to skip trying)\n"
+    )
+    assert (tmp_path / "out" / "reconstruction.png").stat().st_size > 0

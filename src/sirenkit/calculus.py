@@ -54,8 +54,9 @@ JET_CHUNK_POINTS = {"cpu": 4096, "cuda": 65536}
 """Points per chunk of the fused forward kernel, by device type (others take the CPU's). On a CPU
 a (4096, 4, 256) float32 stack is 16 MiB, so a chunk's temporaries stay small next to the saved
 pre-activations: on a 2-core CPU chunks of 2,048 to 16,384 points ran a Laplacian-supervised step
-of the 3×256 SIREN on 65,536 points equally fast, and 4,096 kept its peak lowest with the compiled
-kernels (1.1-1.3 GB, 8,192: 1.6 GB; benchmarks/derivatives.py). A GPU launches every kernel once
+of the 3×256 SIREN on 65,536 points equally fast (within the machine's noise), and with the
+compiled kernels 4,096 kept the peak resident memory of a few such steps at 1.1-1.3 GB, 8,192 at
+1.6 GB (benchmarks/derivatives.py: 1.14 GB). A GPU launches every kernel once
 per chunk, so there the chunk is as large as memory allows comfortably (a 65,536-point stack of
 width 256 is 256 MiB): on an H100 a Laplacian-supervised step of 65,536 points takes 19.6 ms
 (`benchmarks/derivatives.py --device cuda`); smaller CUDA chunks were not measured."""
@@ -358,13 +359,19 @@ _compile_failure: str | None = None
 """Why compiling failed in this process, if it did: then every later call runs the eager kernels."""
 
 
+def compile_mode() -> str:
+    """SIRENKIT_COMPILE as one of COMPILE_MODES (unset or empty: auto); InputError otherwise."""
+    mode = os.environ.get(COMPILE_VARIABLE, "").strip().lower() or "auto"
+    if mode not in COMPILE_MODES:
+        raise InputError(f"{COMPILE_VARIABLE}={mode}: choose one of {', '.join(COMPILE_MODES)}")
+    return mode
+
+
 def compiled_kernels_enabled(device: torch.device, points: int) -> bool:
     """Whether the training path runs the compiled sine kernels for a jet of `points` points on
     `device`. SIRENKIT_COMPILE: `auto` on a CPU for at least COMPILE_MIN_POINTS points, `on`
     always, `off` never."""
-    mode = os.environ.get(COMPILE_VARIABLE, "").strip().lower() or "auto"
-    if mode not in COMPILE_MODES:
-        raise InputError(f"{COMPILE_VARIABLE}={mode}: choose one of {', '.join(COMPILE_MODES)}")
+    mode = compile_mode()
     if _compile_failure is not None or mode == "off":
         return False
     return mode == "on" or (device.type == "cpu" and points >= COMPILE_MIN_POINTS)
@@ -388,7 +395,7 @@ def _run_compiled(kernel: Callable, *args):
             first_line = str(error).strip().partition("\n")[0]
             _compile_failure = f"{type(error).__name__}: {first_line}"
             warnings.warn(
-                f"sirenkit: torch.compile failed ({_compile_failure}); running the eager kernels "
+                f"torch.compile failed ({_compile_failure}); sirenkit runs the eager kernels "
                 f"(set {COMPILE_VARIABLE}=off to skip trying)",
                 stacklevel=2,
             )

@@ -6,7 +6,9 @@ Each kind of signal registers its commands from its own module (`cli/image.py`, 
 from __future__ import annotations
 
 import sys
+import warnings
 
+from sirenkit.calculus import compile_mode
 from sirenkit.cli import audio, derivatives, image, poisson, sdf, video
 from sirenkit.cli.common import Parser
 from sirenkit.errors import InputError
@@ -24,10 +26,17 @@ def build_parser() -> Parser:
     return parser
 
 
+def print_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line on stderr, like the command line's errors (no source location)."""
+    print(f"sirenkit: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; bad input ends with one line on stderr and exit code 2."""
+    warnings.showwarning = print_warning
     args = build_parser().parse_args(argv)
     try:
+        compile_mode()  # a bad SIRENKIT_COMPILE is refused before anything is written
         args.run(args)
     except InputError as error:
         print(f"sirenkit: error: {error}", file=sys.stderr)
