@@ -23,7 +23,7 @@ a dense layer is one matrix product of all rows with Wᵀ (the bias goes to the 
 Compiled kernels: in the training path (the fused kernel with its backward) a sine layer's
 elementwise terms can run as kernels that torch.compile fuses, which read and write each stack
 once instead of once per PyTorch operation (a Laplacian-supervised step of the 3×256 SIREN on
-65,536 points: 16% faster on a 2-core CPU). The environment variable SIRENKIT_COMPILE chooses:
+65,536 points: 12% less time on a 2-core CPU, benchmarks/derivatives.py). The environment variable SIRENKIT_COMPILE chooses:
 `auto` (the default) on a CPU for calls of at least 8,192 points, `on` always, `off` never.
 Compiling takes seconds once per process (a C++ compiler is needed on a CPU); where it fails,
 sirenkit warns once and runs the eager kernels. Evaluation without gradients always runs the
@@ -56,10 +56,10 @@ a (4096, 4, 256) float32 stack is 16 MiB, so a chunk's temporaries stay small ne
 pre-activations: on a 2-core CPU chunks of 2,048 to 16,384 points ran a Laplacian-supervised step
 of the 3×256 SIREN on 65,536 points equally fast (within the machine's noise), and with the
 compiled kernels 4,096 kept the peak resident memory of a few such steps at 1.1-1.3 GB, 8,192 at
-1.6 GB (benchmarks/derivatives.py: 1.14 GB). A GPU launches every kernel once
-per chunk, so there the chunk is as large as memory allows comfortably (a 65,536-point stack of
-width 256 is 256 MiB): on an H100 a Laplacian-supervised step of 65,536 points takes 19.6 ms
-(`benchmarks/derivatives.py --device cuda`); smaller CUDA chunks were not measured."""
+1.6 GB (benchmarks/derivatives.py: 1.14 GB). A GPU launches every kernel once per chunk, so there
+the chunk is as large as memory allows comfortably (a 65,536-point stack of width 256 is 256 MiB):
+on an H100 a Laplacian-supervised step of 65,536 points takes 19.6 ms (`benchmarks/derivatives.py
+--device cuda`); smaller CUDA chunks were not measured."""
 
 
 def jet_chunk_points(device: torch.device) -> int:
@@ -426,7 +426,7 @@ def _warm_up(rows: int, width: int, dtype: torch.dtype, device: torch.device, or
     for t in (z, g):
         torch._dynamo.maybe_mark_dynamic(t, 1)
     with torch.no_grad():
-        h, derivs, squares = _compiled_sine_push(z, _sine, order)
+        _, derivs, squares = _compiled_sine_push(z, _sine, order)
         for t in (derivs.value, derivs.first, squares):
             if t is not None:
                 torch._dynamo.maybe_mark_dynamic(t, 0)
