@@ -5,7 +5,7 @@
 On a 256×256 grid (65,536 points) and the paper's SIREN (3 hidden layers × 256, ω0 = 30),
 times and peak memory of (a) value + gradient + Laplacian evaluation, (b) one training step
 supervised on the Laplacian, (c) one training step supervised on the gradient (Adam, fp32), by
-four paths:
+five paths:
 - forward: sirenkit's field, its fused forward-mode jet (`calculus.jet(method="forward")`),
   with the sine layers' elementwise terms in compiled kernels where the training path uses them
   (SIRENKIT_COMPILE=auto, on a CPU; compiling happens in the warm-up run);
@@ -30,9 +30,8 @@ device memory over the same span. A worker runs the task once to warm up (first-
 faults, kernel selection), then 3 more times, and reports the median of those: the steady state
 of a training loop, where the official path still returns its buffers to the operating system
 after every step and faults them in again the next (that is what `official+malloc` removes).
-Paths alternate over the repeats, so
-load from other processes falls on all alike. Targets: the 256×256 camera's Sobel gradient and
-Laplacian (signals.derivatives), in coordinate units.
+Paths alternate over the repeats, so load from other processes falls on all alike. Targets: the
+256×256 camera's Sobel gradient and Laplacian (signals.derivatives), in coordinate units.
 """
 
 from __future__ import annotations

@@ -23,8 +23,9 @@ a dense layer is one matrix product of all rows with Wᵀ (the bias goes to the 
 Compiled kernels: in the training path (the fused kernel with its backward) a sine layer's
 elementwise terms can run as kernels that torch.compile fuses, which read and write each stack
 once instead of once per PyTorch operation (a Laplacian-supervised step of the 3×256 SIREN on
-65,536 points: 12% less time on a 2-core CPU, benchmarks/derivatives.py). The environment variable SIRENKIT_COMPILE chooses:
-`auto` (the default) on a CPU for calls of at least 8,192 points, `on` always, `off` never.
+65,536 points: 12% less time on a 2-core CPU, benchmarks/derivatives.py). The environment
+variable SIRENKIT_COMPILE chooses: `auto` (the default) on a CPU for calls of at least 8,192
+points, `on` always, `off` never.
 Compiling takes seconds once per process (a C++ compiler is needed on a CPU); where it fails,
 sirenkit warns once and runs the eager kernels. Evaluation without gradients always runs the
 eager kernels: it is done a few times, not thousands.
