@@ -8,6 +8,7 @@ Units: the field works on values in [-1, 1]; images, maps and metrics are on pix
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,17 +183,20 @@ def solve_gradient_domain(
     resume: bool = False,
     quiet: bool = False,
     image_name: str = "reconstruction.png",
+    on_step: Callable[[int, Representation], None] | None = None,
 ) -> GradientDomainFit:
     """Fit a field to a gradient-domain problem on the pixel grid of `reference`; measure and write it.
 
     Files in `run_dir`: `image_name`, supervision_<source>.png and network_<source>.png,
     model.safetensors, curve.png (total loss per step), metrics.jsonl, summary.json and
-    checkpoint.safetensors.
+    checkpoint.safetensors. `on_step` as in `fit.fit`.
     """
     config = image_field_config(reference, field_config)
     metadata = {**signal_metadata(reference), "supervision": settings}
     representation = Representation(build_field(config, seed=fit_config.seed), config, metadata)
-    result = fit(representation, problem, fit_config, device=device, run_dir=run_dir, resume=resume, quiet=quiet)
+    result = fit(
+        representation, problem, fit_config, device=device, run_dir=run_dir, resume=resume, quiet=quiet, on_step=on_step
+    )
     image = render_image(representation, device=device)
     outcome = GradientDomainFit(result, image, *compare(reference.pixels, image), settings)
     if run_dir is not None:
@@ -219,12 +223,14 @@ def reconstruct_image(
     run_dir: str | Path | None = None,
     resume: bool = False,
     quiet: bool = False,
+    on_step: Callable[[int, Representation], None] | None = None,
 ) -> GradientDomainFit:
     """Reconstruct `image` from its gradients or Laplacian alone, pinned by `poisson`'s anchor.
 
     The field sees only the finite-difference targets and the anchor's data (the per-channel
     mean — given as `mean` (C,) in [-1, 1] units, or read from the image —, the border, or a
     few pixels). `batch` pixels are drawn per step (all when None). The PSNR is against `image`.
+    `on_step` as in `fit.fit`.
     """
     _check_batch(batch)
     values = to_signed(image.pixels)
@@ -254,6 +260,7 @@ def reconstruct_image(
         run_dir=run_dir,
         resume=resume,
         quiet=quiet,
+        on_step=on_step,
     )
 
 
