@@ -24,7 +24,9 @@ rendered. Each source's "Fourier" row is the classical solution of the same supe
 Neumann border): the best a band-limited field does with those targets, so how far a network
 is from it is how far its fit is from converged. The Sobel filter's smoothing caps it from
 gradients (33.28 dB at 256×256). `--psnr-every N` also prints each fit's aligned PSNR every N
-steps: a fit to the pixels alone can pass its best and fall back (see `problems.gradient_domain`). `--size` and `--crop` shrink the problem for a smoke run (e.g. --size 64 --steps 5).
+steps (its rendering counts in s/fit): a fit to the pixels alone can pass its best and fall back
+(see `problems.gradient_domain`). `--size` and `--crop` shrink the problem for a smoke run
+(e.g. --size 64 --steps 5).
 """
 
 from __future__ import annotations
