@@ -4,9 +4,8 @@ A field's gradient is per unit of coordinate; on the isotropic grid neighbouring
 `grid_spacing(shape)` apart, so a per-pixel difference is divided by that spacing (and a
 per-pixel² Laplacian by its square). No other factor is involved.
 
-`integrate_gradient` and `solve_poisson` go back: the classical Fourier solutions of the
-problems a field is fitted to in `problems.gradient_domain`, the references a fitted field is
-measured against.
+`integrate_gradient` and `solve_poisson` go the other way: the classical Fourier solutions of
+the problems a field is fitted to in `problems.gradient_domain`, references for a fitted field.
 """
 
 from __future__ import annotations
@@ -57,8 +56,9 @@ def solve_poisson(laplacian: np.ndarray) -> np.ndarray:
     """The band-limited field whose Laplacian is `laplacian` (H, W, C), per unit of coordinate
     squared, with zero normal derivative across the border (Neumann) and zero mean: (H, W, C).
 
-    The harmonic part a Laplacian leaves free is fixed by the mirrored extension: the Neumann
-    solution, which is what a Laplacian loss with a border constraint aims at on smooth images.
+    The harmonic part a Laplacian leaves free is fixed here by the mirrored extension (zero
+    normal derivative), not by the image's border values as the `border` anchor of
+    `problems.gradient_domain` fixes it.
     """
     h = grid_spacing(laplacian.shape[:2])
     mirrored = _mirror(laplacian)
