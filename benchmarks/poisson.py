@@ -55,13 +55,14 @@ def camera(size: int, crop: int | None):
 
 def fourier_psnr(image, source: str) -> float:
     """Aligned PSNR of the classical Fourier solution from `image`'s own supervision (see the module docstring)."""
-    from sirenkit.problems.gradient_domain import derivative_targets
     from sirenkit.recipes.poisson import compare
-    from sirenkit.signals import integrate_gradient, solve_poisson, to_signed
+    from sirenkit.signals import discrete_laplacian, integrate_gradient, sobel_gradient, solve_poisson, to_signed
 
     values = to_signed(image.pixels)
-    targets = derivative_targets(values, source).reshape(*values.shape, -1).squeeze(-1).numpy()
-    solution = integrate_gradient(targets) if source == "gradient" else solve_poisson(targets)
+    if source == "gradient":
+        solution = integrate_gradient(sobel_gradient(values))
+    else:
+        solution = solve_poisson(discrete_laplacian(values))
     return compare(image.pixels, (solution + 1) / 2)[1]
 
 

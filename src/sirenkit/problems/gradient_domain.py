@@ -29,10 +29,12 @@ stalled near 13 dB with the Laplacian matched to 1e-7 at the pixels).
 Gradients on the pixels leave a milder loophole of the same kind: past its best a fit matches
 them ever more closely with detail between the pixels, and the image slides back (the 256²
 camera without anchor, lr 1e-4: 32.96 dB aligned at step 800, 32.81 at 1,500). Between the pixels
-they do not help: interpolated Sobel gradients are not the gradients of the image, and at
-128×128 over 800 steps the fit levelled at 29.95 dB with bilinear targets and 31.3 dB with
-bicubic ones, against a 31.40 dB best on the pixels. `signals.integrate_gradient` and
-`signals.solve_poisson` give the classical solutions these fits are measured against.
+they do not help: interpolated Sobel gradients are not the gradients of the image, and in a
+one-off study at 128×128 (800 steps; not a committed command) the fit levelled at 29.95 dB with
+bilinear targets and 31.3 dB with bicubic ones, against a 31.39 dB best on the pixels at step
+300 (`benchmarks/poisson.py --size 128 --steps 800 --psnr-every 100`, Fourier cap 31.67 dB).
+`signals.integrate_gradient` and `signals.solve_poisson` give the classical solutions these fits
+are measured against.
 
 Units: values are the [-1, 1]-normalized image; gradients are per unit of coordinate and
 Laplacians per unit of coordinate squared (`signals.sobel_gradient`, `discrete_laplacian`).
