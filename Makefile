@@ -8,8 +8,8 @@ RUNS ?= runs
 
 demo:
 	bash install.sh
-	sirenkit fit image $(KODAK) --model siren --batch 65536 --steps 500 --out $(RUNS)/kodim23-siren
-	sirenkit fit image $(KODAK) --model relu --batch 65536 --steps 500 --out $(RUNS)/kodim23-relu
+	sirenkit fit image $(KODAK) --model siren --batch 65536 --steps 500 --out $(RUNS)/kodim23-siren --overwrite
+	sirenkit fit image $(KODAK) --model relu --batch 65536 --steps 500 --out $(RUNS)/kodim23-relu --overwrite
 
 test:
 	bash install.sh test

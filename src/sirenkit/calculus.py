@@ -112,16 +112,18 @@ def jet(field: nn.Module, x: Tensor, *, order: int = 2, method: Method = "auto")
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if order == 0:
         return Jet(field(x))
-    if method == "forward" or (method == "auto" and isinstance(field, MLPField) and _forward_pays(field, order)):
+    forward = method == "auto" and isinstance(field, MLPField) and forward_pays(order, field.head.weight.shape[0])
+    if method == "forward" or forward:
         if not isinstance(field, MLPField):
             raise TypeError(f"the forward path needs an MLPField, got {type(field).__name__}")
         return forward_jet(field, x, order)
     return autograd_jet(field, x, order)
 
 
-def _forward_pays(field: MLPField, order: int) -> bool:
-    """Whether `auto` takes the forward path: always for the Laplacian, for the gradient only with several outputs."""
-    return order == 2 or field.head.weight.shape[0] > 1
+def forward_pays(order: int, outputs: int) -> bool:
+    """Whether `auto` takes the forward path for a field of `outputs` channels: always for the
+    Laplacian, for the gradient only with several outputs."""
+    return order == 2 or outputs > 1
 
 
 def gradient(field: nn.Module, x: Tensor, *, method: Method = "auto") -> Tensor:

@@ -8,8 +8,11 @@ class InputError(ValueError):
 
 
 def readable_file(path: str | Path) -> Path:
-    """`path` as a Path if it names a non-empty file; otherwise InputError saying which it is not."""
+    """`path` as a Path if it names a non-empty file; otherwise InputError saying which it is not
+    (missing, a directory, empty)."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, not a file")
     if not path.is_file():
         raise InputError(f"no such file: {path}")
     if path.stat().st_size == 0:

@@ -1,25 +1,42 @@
 """The one training loop: Adam, a learning-rate schedule, fresh samples each step, a progress bar,
-metrics as JSON lines, atomic checkpoints, exact resume and a divergence guard."""
+metrics as JSON lines, atomic checkpoints (every so many steps and every so many seconds), exact
+and checked resume, interrupts that save, and a divergence guard that rolls back."""
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import json
 import math
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
 from sirenkit.errors import InputError
 from sirenkit.problems import Problem
-from sirenkit.store import Representation, TrainState, atomic_write, load_train_state, save_train_state
+from sirenkit.run_folder import CHECKPOINT_NAME, METRICS_NAME, MODEL_NAME
+from sirenkit.store import (
+    Representation,
+    TrainState,
+    atomic_write,
+    load_train_state,
+    save_representation,
+    save_train_state,
+    strict_json,
+)
 
-CHECKPOINT_NAME = "checkpoint.safetensors"
-METRICS_NAME = "metrics.jsonl"
+RESUMABLE_SETTINGS = ("steps", "max_seconds", "checkpoint_every", "checkpoint_seconds")
+"""Fit settings a resume may change (what a resume is for: a longer run, other checkpoint times);
+the change is stated when the run resumes. A change to any other setting is refused."""
+SNAPSHOT_EVERY = 50
+"""Steps between the in-memory copies of the last finite state that a divergence rolls back to."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +55,12 @@ class FitConfig:
     """Seed of the sampler (the field's initialization has its own seed)."""
     checkpoint_every: int = 500
     """Write a resumable checkpoint every this many steps (and at the end); 0 only at the end."""
+    checkpoint_seconds: float = 60.0
+    """Also write one when this many seconds have passed since the last (0: not by time), so a
+    run killed outright loses at most about this much."""
+    max_rollbacks: int = 3
+    """A non-finite loss rolls the run back to its last finite state and halves the learning
+    rate, at most this many times; the next one ends the run, keeping that state."""
     log_every: int = 1
     """Append a metrics row every this many steps."""
     precision: Literal["auto", "fp32", "bf16"] = "fp32"
@@ -67,6 +90,10 @@ class FitConfig:
             raise InputError(f"max-seconds must be positive, got {self.max_seconds}")
         if self.checkpoint_every < 0 or self.log_every < 1:
             raise InputError("checkpoint-every must be >= 0 and log-every >= 1")
+        if not (self.checkpoint_seconds >= 0 and math.isfinite(self.checkpoint_seconds)):
+            raise InputError(f"checkpoint-seconds must be 0 or more, got {self.checkpoint_seconds}")
+        if self.max_rollbacks < 0:
+            raise InputError(f"max-rollbacks must be 0 or more, got {self.max_rollbacks}")
 
     def lr_at(self, step: int, seconds: float = 0.0) -> float:
         """Learning rate of step `step` (1-based) begun `seconds` into the run. The cosine decays over
@@ -82,7 +109,20 @@ class FitConfig:
 
 
 class TrainingDiverged(InputError):
-    """The loss became NaN or infinite; the last checkpoint is kept."""
+    """The loss stayed NaN or infinite after `max_rollbacks` rollbacks; the message says what was kept."""
+
+
+class FitInterrupted(BaseException):  # noqa: N818 (it is not an error, as KeyboardInterrupt is not)
+    """SIGINT or SIGTERM stopped a fit after a step; `saved` is the run folder holding its checkpoint
+    and model (None without one). Exit code by convention: 128 + the signal's number."""
+
+    def __init__(self, step: int, steps: int, signal_number: int, saved: Path | None) -> None:
+        super().__init__(f"interrupted at step {step} of {steps}")
+        self.step, self.steps, self.signal_number, self.saved = step, steps, signal_number, saved
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signal_number
 
 
 @dataclass
@@ -137,14 +177,22 @@ def fit(
     live_metrics: LiveMetrics | None = None,
     quiet: bool = False,
     on_step: Callable[[int, Representation], None] | None = None,
+    identity: dict[str, Any] | None = None,
 ) -> FitResult:
     """Minimize the sum of the problem's losses over the representation's field.
 
-    With `run_dir`, metrics rows go to metrics.jsonl and resumable checkpoints to
-    checkpoint.safetensors there (the folder is created); `resume=True` continues from that checkpoint (the result is
-    the same as an uninterrupted run). `live_metrics` maps the loss terms of a step to extra
-    numbers shown and logged (for instance PSNR). `on_step(step, representation)` is called after
-    every step (snapshots, tests).
+    With `run_dir` (created if needed), metrics rows go to metrics.jsonl, resumable checkpoints to
+    checkpoint.safetensors and, as soon as training ends, the representation to
+    model.safetensors. `resume=True` continues from that checkpoint (the result is the same as an
+    uninterrupted run) after checking that it was made with the same settings and `identity`
+    (what the run is of, for instance its input files' hashes); a changed setting is refused by
+    name, except `RESUMABLE_SETTINGS`. A torn last metrics row (a kill mid-write) is dropped.
+    `live_metrics` maps the loss terms of a step to extra numbers shown and logged (for
+    instance PSNR). `on_step(step, representation)` is called after every step.
+
+    SIGINT or SIGTERM (in the main thread) ends the run after the current step with a checkpoint
+    and the model written, raising `FitInterrupted`; a second one acts at once. A non-finite loss
+    rolls back to the last finite state and halves the learning rate (`max_rollbacks` times).
     """
     if config.retain_memory:
         retain_freed_memory()
@@ -156,95 +204,306 @@ def fit(
     field_ = representation.field.to(device)
     optimizer = torch.optim.Adam(field_.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
-    start = 0
-    history: list[dict[str, float]] = []
+    progress = _Progress()
     if resume:
-        start, history = _restore(run_dir, representation, optimizer, generator, config)
+        if run_dir is None:
+            raise InputError("resume needs a run folder")
+        progress = _restore(run_dir, representation, optimizer, generator, config, identity or {})
         field_ = representation.field.to(device)
-    elif run_dir is not None:
-        atomic_write(run_dir / METRICS_NAME, lambda tmp: tmp.write_text(""))
+    log = _MetricsLog(run_dir / METRICS_NAME if run_dir is not None else None, progress.history)
 
-    log = open(run_dir / METRICS_NAME, "a") if run_dir is not None else None  # noqa: SIM115
-    bar = _progress(config.steps, start, quiet)
+    def save_checkpoint() -> None:
+        if run_dir is not None:
+            extra = {"fit": asdict(config), "identity": identity or {}, **progress.counters()}
+            save_train_state(
+                run_dir / CHECKPOINT_NAME,
+                TrainState(representation, optimizer.state_dict(), generator.get_state(), progress.step, extra),
+            )
+
+    def save_model() -> None:
+        if run_dir is not None:
+            save_representation(run_dir / MODEL_NAME, representation)
+
+    bar = _progress_bar(config.steps, progress.step, quiet)
     begin = time.perf_counter()
-    elapsed_before = history[-1]["seconds"] if history else 0.0
+    elapsed_before = progress.seconds
+    last_checkpoint = time.monotonic()
+    finite = _Snapshot.of(field_, optimizer, progress)
     try:
-        for step in range(start + 1, config.steps + 1):
-            lr = config.lr_at(step, elapsed_before + time.perf_counter() - begin)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                terms = problem.losses(field_, generator, device)
-            loss = sum(terms.values())
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"training diverged at step {step} (loss {loss.item()}); lower --lr"
-                    + (f" and --resume from the last checkpoint in {run_dir}" if run_dir else "")
-                )
-            loss.backward()
-            optimizer.step()
-            row = {"step": step, "loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
-            if live_metrics is not None:
-                row.update(live_metrics(row))
-            row["lr"] = lr
-            row["seconds"] = elapsed_before + time.perf_counter() - begin
-            last = step == config.steps or (config.max_seconds is not None and row["seconds"] >= config.max_seconds)
-            if step % config.log_every == 0 or last:
-                history.append(row)
-                if log is not None:
-                    log.write(json.dumps(row) + "\n")
-                    log.flush()
-            bar.update(1)
-            bar.set_postfix({k: f"{row[k]:.4g}" for k in row if k not in ("step", "lr", "seconds")}, refresh=False)
-            if on_step is not None:
-                on_step(step, representation)
-            if run_dir is not None and (last or (config.checkpoint_every and step % config.checkpoint_every == 0)):
-                save_train_state(
-                    run_dir / CHECKPOINT_NAME,
-                    TrainState(
-                        representation, optimizer.state_dict(), generator.get_state(), step, {"fit": asdict(config)}
-                    ),
-                )
-            if last:
-                break
+        with _StopRequests() as stop:
+            while progress.step < config.steps:
+                step = progress.step + 1
+                pending = _Snapshot.of(field_, optimizer, progress) if step - finite.step > SNAPSHOT_EVERY else None
+                lr = config.lr_at(step, elapsed_before + time.perf_counter() - begin) * progress.lr_scale
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                optimizer.zero_grad(set_to_none=True)
+                with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                    terms = problem.losses(field_, generator, device)
+                loss = sum(terms.values())
+                if not torch.isfinite(loss):
+                    finite.restore(field_, optimizer, progress)
+                    log.truncate(progress.step)
+                    if progress.rollbacks >= config.max_rollbacks:
+                        save_checkpoint()
+                        save_model()
+                        raise TrainingDiverged(_diverged_message(step, loss.item(), progress, run_dir))
+                    progress.rollbacks += 1
+                    progress.lr_scale /= 2
+                    bar.reset(total=config.steps)
+                    bar.update(progress.step)
+                    _notice(
+                        f"the loss became {loss.item()} at step {step}; rolled back to step {progress.step} "
+                        f"with the learning rate halved ({progress.rollbacks} of {config.max_rollbacks} rollbacks)"
+                    )
+                    continue
+                if pending is not None:
+                    finite = pending
+                loss.backward()
+                optimizer.step()
+                progress.step = step
+                row = {"step": step, "loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
+                if live_metrics is not None:
+                    row.update(live_metrics(row))
+                row["lr"] = lr
+                row["seconds"] = progress.seconds = elapsed_before + time.perf_counter() - begin
+                last = step == config.steps or (config.max_seconds is not None and row["seconds"] >= config.max_seconds)
+                if step % config.log_every == 0 or last:
+                    log.append(row)
+                bar.update(1)
+                bar.set_postfix({k: f"{row[k]:.4g}" for k in row if k not in ("step", "lr", "seconds")}, refresh=False)
+                if on_step is not None:
+                    on_step(step, representation)
+                due = config.checkpoint_every and step % config.checkpoint_every == 0
+                overdue = config.checkpoint_seconds and time.monotonic() - last_checkpoint >= config.checkpoint_seconds
+                if last or due or overdue or stop.signal_number:
+                    save_checkpoint()
+                    last_checkpoint = time.monotonic()
+                if stop.signal_number:
+                    save_model()
+                    raise FitInterrupted(step, config.steps, stop.signal_number, run_dir)
+                if last:
+                    break
+        save_model()
     finally:
         bar.close()
-        if log is not None:
-            log.close()
-    seconds = elapsed_before + time.perf_counter() - begin
-    return FitResult(representation, history, seconds, history[-1]["step"] if history else start)
+        log.close()
+    return FitResult(representation, log.history, progress.seconds, progress.step)
+
+
+@dataclass
+class _Progress:
+    """Where a run stands: steps done, seconds spent, the rollbacks taken and their lr factor."""
+
+    step: int = 0
+    seconds: float = 0.0
+    rollbacks: int = 0
+    lr_scale: float = 1.0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def counters(self) -> dict[str, float]:
+        return {"seconds": self.seconds, "rollbacks": self.rollbacks, "lr_scale": self.lr_scale}
+
+
+@dataclass
+class _Snapshot:
+    """An in-memory copy of the field and optimizer at a step, to roll a divergence back to."""
+
+    field: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    step: int
+    seconds: float
+
+    @classmethod
+    def of(cls, field_: torch.nn.Module, optimizer: torch.optim.Optimizer, progress: _Progress) -> _Snapshot:
+        state = {k: v.detach().clone() for k, v in field_.state_dict().items()}
+        return cls(state, copy.deepcopy(optimizer.state_dict()), progress.step, progress.seconds)
+
+    def restore(self, field_: torch.nn.Module, optimizer: torch.optim.Optimizer, progress: _Progress) -> None:
+        field_.load_state_dict(self.field)
+        optimizer.load_state_dict(copy.deepcopy(self.optimizer))
+        progress.step = self.step
+
+
+class _MetricsLog:
+    """metrics.jsonl as the run's history: rows appended and flushed, cut back on a rollback."""
+
+    def __init__(self, path: Path | None, history: list[dict[str, float]]) -> None:
+        """Start the file afresh with `history` (empty for a new run; a resumed run's rows up to its checkpoint)."""
+        self.path, self.history = path, history
+        self._file = None
+        if path is not None:
+            self._rewrite()
+            self._file = self._open()
+
+    def _open(self):
+        try:
+            return open(self.path, "a")  # noqa: SIM115 (held open for the run's life)
+        except OSError as error:
+            raise OSError(error.errno, error.strerror, str(self.path)) from None
+
+    def _rewrite(self) -> None:
+        text = "".join(strict_json(row) + "\n" for row in self.history)
+        atomic_write(self.path, lambda tmp: tmp.write_text(text))
+
+    def append(self, row: dict[str, float]) -> None:
+        self.history.append(row)
+        if self._file is not None:
+            try:
+                self._file.write(strict_json(row) + "\n")
+                self._file.flush()
+            except OSError as error:
+                raise OSError(error.errno, error.strerror, str(self.path)) from None
+
+    def truncate(self, step: int) -> None:
+        """Keep the rows of steps up to `step` only."""
+        self.history[:] = [row for row in self.history if row["step"] <= step]
+        if self._file is not None:
+            self._file.close()
+            self._rewrite()
+            self._file = self._open()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class _StopRequests:
+    """While active (in the main thread only), the first SIGINT or SIGTERM is recorded in
+    `signal_number` for the loop to act on after its step; a second one is handled as before."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signal_number = 0
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            for number in self.SIGNALS:
+                if signal.getsignal(number) is not signal.SIG_IGN:  # an ignored signal stays ignored (nohup)
+                    self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, number: int, frame: Any) -> None:
+        if not self.signal_number:
+            self.signal_number = number
+            _notice(f"{signal.Signals(number).name}: stopping after this step and saving (again to stop at once)")
+            return
+        previous = self._previous.get(number)
+        if callable(previous):
+            previous(number, frame)
+        else:
+            raise KeyboardInterrupt
+
+
+def _notice(message: str) -> None:
+    """One line on stderr (between progress-bar updates)."""
+    from tqdm import tqdm
+
+    tqdm.write(f"sirenkit: {message}", file=sys.stderr)
+
+
+def _diverged_message(step: int, loss: float, progress: _Progress, run_dir: Path | None) -> str:
+    kept = (
+        f"; the last finite state (step {progress.step}) is saved in {run_dir} (model and checkpoint)"
+        if run_dir is not None
+        else ""
+    )
+    return f"training diverged at step {step} (loss {loss}) after {progress.rollbacks} rollback(s); lower --lr{kept}"
 
 
 def _restore(
-    run_dir: Path | None,
+    run_dir: Path,
     representation: Representation,
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
     config: FitConfig,
-) -> tuple[int, list[dict[str, float]]]:
-    """Load the checkpoint of `run_dir` into the representation, optimizer and sampler."""
-    if run_dir is None:
-        raise InputError("resume needs a run folder")
+    identity: dict[str, Any],
+) -> _Progress:
+    """Load the checkpoint of `run_dir` into the representation, optimizer and sampler, after
+    checking it was made of the same inputs and settings; return where the run stands."""
     state = load_train_state(run_dir / CHECKPOINT_NAME)
-    if state.representation.config != representation.config:
-        raise InputError(f"{run_dir}: the checkpoint was made with other field settings; drop --resume or match them")
+    _check_resume(run_dir, state, representation, config, identity)
     if state.step > config.steps:
         raise InputError(f"{run_dir}: the checkpoint is at step {state.step}, beyond --steps {config.steps}")
     representation.field.load_state_dict(state.representation.field.state_dict())
     optimizer.load_state_dict(state.optimizer)
     generator.set_state(state.rng_state)
-    history = []
-    metrics = run_dir / METRICS_NAME
-    if metrics.is_file():
-        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-        history = [row for row in rows if row["step"] <= state.step]
-    text = "".join(json.dumps(row) + "\n" for row in history)
-    atomic_write(metrics, lambda tmp: tmp.write_text(text))
-    return state.step, history
+    rows = _read_metrics(run_dir / METRICS_NAME)
+    progress = _Progress(
+        step=state.step,
+        seconds=float(state.extra.get("seconds", rows[-1]["seconds"] if rows else 0.0)),
+        rollbacks=int(state.extra.get("rollbacks", 0)),
+        lr_scale=float(state.extra.get("lr_scale", 1.0)),
+        history=[row for row in rows if row["step"] <= state.step],
+    )
+    _notice(f"resuming {run_dir} at step {state.step} of {config.steps}")
+    return progress
 
 
-def _progress(total: int, start: int, quiet: bool):
+def _check_resume(
+    run_dir: Path, state: TrainState, representation: Representation, config: FitConfig, identity: dict[str, Any]
+) -> None:
+    """Refuse a resume whose inputs or settings differ from the checkpoint's; state the changes a resume may make."""
+    saved_identity = state.extra.get("identity", {})
+    for name, digest in identity.get("inputs", {}).items():
+        if saved_identity.get("inputs", {}).get(name, digest) != digest:
+            path = identity.get("paths", {}).get(name, name)
+            raise InputError(
+                f"--resume: {path} is not the input {run_dir} was fitted to (its content differs); "
+                "resume with that input, or start anew with --overwrite"
+            )
+    saved_fit = state.extra.get("fit", {})
+    now = _plain({"options": identity.get("options", {}), "fit": asdict(config)})
+    before = _plain({"options": saved_identity.get("options", {}), "fit": saved_fit})
+    changed, allowed = [], []
+    for group in ("options", "fit"):
+        for key in sorted(set(now[group]) & set(before[group])):
+            if now[group][key] != before[group][key]:
+                flag = "--" + key.replace("_", "-")
+                entry = f"{flag} {before[group][key]} -> {now[group][key]}"
+                (allowed if key in RESUMABLE_SETTINGS else changed).append(entry)
+    if state.representation.config != representation.config:
+        ours, theirs = representation.config.to_dict(), state.representation.config.to_dict()
+        changed += [f"field {key} {theirs.get(key)} -> {ours.get(key)}" for key in ours if ours[key] != theirs.get(key)]
+    changed = list(dict.fromkeys(changed))
+    if changed:
+        raise InputError(
+            f"--resume: {run_dir} was fitted with other settings ({'; '.join(changed)}); "
+            "resume with the same settings, or start anew with --overwrite"
+        )
+    for entry in dict.fromkeys(allowed):
+        _notice(f"resume changes {entry}")
+
+
+def _plain(value: Any) -> Any:
+    """`value` as JSON gives it back (tuples as lists), so saved and current settings compare equal."""
+    return json.loads(json.dumps(value))
+
+
+def _read_metrics(path: Path) -> list[dict[str, float]]:
+    """The rows of metrics.jsonl; a torn last line (a kill mid-write) is dropped with a notice."""
+    if not path.is_file():
+        return []
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(lines, 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number < len(lines):
+                raise InputError(f"{path}: line {number} is not JSON; the log is damaged") from None
+            _notice(f"dropped the torn last line of {path} (a run killed while writing it)")
+    return rows
+
+
+def _progress_bar(total: int, start: int, quiet: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, initial=start, disable=quiet, unit="step", dynamic_ncols=True, leave=False)

@@ -10,7 +10,9 @@ Every file is written to a temporary name in the same folder and renamed into pl
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,16 +34,82 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call `write(tmp)` on a temporary path beside `path`, then rename it into place.
 
     A reader never sees a half-written file, and an existing file is replaced only on success.
+    The file gets the permissions a plain `open` would give it (0666 less the umask). Any OS
+    failure (disk full, read-only, permission denied), whichever library met it, is raised as
+    an OSError naming `path`, never the temporary name, and the temporary file is removed.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise _naming(error, path) from None
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) or os_error_code(error) is not None:
+            raise _naming(error, path) from None
         raise
+
+
+def current_umask() -> int:
+    """The process's file-creation mask (read from /proc where it can be, so nothing is changed)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def os_error_code(error: BaseException) -> int | None:
+    """The errno of an OS failure, also when a library reports it in its own exception type
+    (safetensors: "... (os error 28)"); None when `error` is not an OS failure."""
+    if isinstance(error, OSError) and error.errno is not None:
+        return error.errno
+    match = re.search(r"os error (\d+)", str(error))
+    return int(match.group(1)) if match else None
+
+
+def _naming(error: BaseException, path: Path) -> OSError:
+    code = os_error_code(error)
+    reason = os.strerror(code) if code is not None else str(error)
+    return OSError(code, reason, str(path))
+
+
+def strict_json(document: dict[str, Any], indent: int | None = None) -> str:
+    """`document` as strict JSON text (RFC 8259: no NaN or Infinity, which strict readers refuse).
+
+    A non-finite number becomes null, and the document's "undefined" object records why under
+    the number's key path (a reason the document already gives there is kept).
+    """
+    clean, reasons = finite_json(document)
+    if reasons:
+        clean["undefined"] = {**reasons, **clean.get("undefined", {})}
+    return json.dumps(clean, indent=indent, allow_nan=False)
+
+
+def finite_json(value: Any, where: str = "") -> tuple[Any, dict[str, str]]:
+    """`value` with each non-finite float replaced by None, and {key path: reason} for each."""
+    if isinstance(value, float) and not math.isfinite(value):
+        if math.isnan(value):
+            reason = "NaN: undefined for this signal"
+        else:
+            reason = "+Infinity: an exact match (PSNR, SNR)" if value > 0 else "-Infinity: unbounded below"
+        return None, {where or "value": reason}
+    if isinstance(value, dict):
+        pairs = [(key, finite_json(item, f"{where}.{key}" if where else str(key))) for key, item in value.items()]
+        return {key: item for key, (item, _) in pairs}, {k: v for _, (_, r) in pairs for k, v in r.items()}
+    if isinstance(value, (list, tuple)):
+        parts = [finite_json(item, f"{where}[{index}]") for index, item in enumerate(value)]
+        return [item for item, _ in parts], {k: v for _, r in parts for k, v in r.items()}
+    return value, {}
 
 
 def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

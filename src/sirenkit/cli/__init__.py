@@ -5,12 +5,15 @@ Each kind of signal registers its commands from its own module (`cli/image.py`, 
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import warnings
+from typing import Any
 
 from sirenkit.calculus import compile_mode
 from sirenkit.cli import audio, derivatives, image, poisson, sdf, video
-from sirenkit.cli.common import Parser
+from sirenkit.cli.common import Parser, RunStopped, describe_os_error
 from sirenkit.errors import InputError
 
 COMMAND_MODULES = [image, derivatives, audio, video, sdf, poisson]
@@ -31,21 +34,39 @@ def print_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"sirenkit: warning: {message}", file=sys.stderr)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every write in progress is undone and every lock released."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
+def _terminate(number: int, frame: Any) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; bad input ends with one line on stderr and exit code 2."""
+    """Run one command; bad input ends with one line on stderr and exit code 2, an interrupt with
+    what was saved and 130 (SIGINT) or 143 (SIGTERM)."""
     warnings.showwarning = print_warning
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         compile_mode()  # a bad SIRENKIT_COMPILE is refused before anything is written
         args.run(args)
+    except RunStopped as stop:
+        print(f"sirenkit: {stop}", file=sys.stderr)
+        return stop.exit_code
     except InputError as error:
         print(f"sirenkit: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("sirenkit: interrupted; the last checkpoint is kept (continue with --resume)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        print("sirenkit: interrupted; nothing was written or changed", file=sys.stderr)
+        return getattr(stop, "exit_code", 130)
     except OSError as error:
-        where = f": {error.filename}" if error.filename else ""
-        print(f"sirenkit: error: {error.strerror or error}{where}", file=sys.stderr)
+        print(f"sirenkit: error: {describe_os_error(error)}", file=sys.stderr)
         return 2
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sirenkit.cli.common import add_run_options, prepare_run_dir, resolve_device, run_settings
+from sirenkit.cli.common import add_run_options, prepare_outputs, resolve_device, run_fit
 from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
+from sirenkit.outputs.metrics import format_metric
 from sirenkit.store import Representation
 
 AUDIO_FIT_DEFAULTS = {"steps": 2000, "lr": 1e-4, "schedule": "cosine", "precision": "fp32"}
@@ -49,28 +50,32 @@ def run_fit_audio(args: argparse.Namespace) -> None:
     field_config = config_from_args(FieldConfig, args, in_dim=1, out_dim=1)
     fit_config = config_from_args(FitConfig, args)
     audio = load_audio(args.path).excerpt(args.start, args.seconds)
-    run_dir = prepare_run_dir(args.out)
-    outcome = fit_audio(
-        audio,
-        field_config,
-        fit_config,
-        omega0=args.first_omega0,
-        batch=args.batch,
-        **run_settings(args, run_dir),
+    outcome = run_fit(
+        args,
+        {"path": args.path},
+        lambda settings: fit_audio(
+            audio, field_config, fit_config, omega0=args.first_omega0, batch=args.batch, **settings
+        ),
     )
     s = outcome.summary()
     print(
-        f"{s['model']}: MSE {s['mse']:.3g}, SNR {s['snr_db']:.2f} dB after {s['steps']} steps in {s['seconds']:.1f} s -> {run_dir}"
+        f"{s['model']}: MSE {s['mse']:.3g}, SNR {format_metric(s['snr_db'], '.2f', ' dB')} after {s['steps']} steps in {s['seconds']:.1f} s -> {args.out}"
     )
 
 
 def render_audio_file(args: argparse.Namespace, representation: Representation) -> None:
-    """`sirenkit render` of an audio checkpoint: a 16-bit WAV at --rate (default: the source rate)."""
-    from sirenkit.outputs.audio import write_wav
-    from sirenkit.recipes.audio import render_audio
+    """`sirenkit render` of an audio checkpoint: 16-bit WAV or FLAC (by --out's suffix) at --rate
+    (default: the source rate); the format and the memory are checked before rendering."""
+    from sirenkit.outputs.audio import audio_format, write_audio
+    from sirenkit.recipes.audio import render_audio, render_length
+    from sirenkit.resources import audio_render_request, require
 
-    samples, rate = render_audio(representation, args.rate, device=resolve_device(args.device))
+    frames, rate = render_length(representation, args.rate)
+    channels = representation.config.out_dim
     out = args.out or args.checkpoint.parent / f"render_{rate}Hz.wav"
-    prepare_run_dir(out.parent)
-    write_wav(out, samples, rate)
+    audio_format(out, rate, channels)
+    require(audio_render_request(frames, channels))
+    prepare_outputs([out], [args.checkpoint])
+    samples, rate = render_audio(representation, rate, device=resolve_device(args.device))
+    write_audio(out, samples, rate)
     print(f"wrote {out} ({samples.shape[0]} samples at {rate} Hz, {samples.shape[1]} channel(s))")

@@ -1,15 +1,24 @@
-"""Shared pieces of the command line: the parser class, devices, output folders, common options."""
+"""Shared pieces of the command line: the parser class, devices, output folders, common options,
+and `run_fit`, which runs every fit command in its locked run folder."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import torch
 
 from sirenkit.errors import InputError
+from sirenkit.fit import FitInterrupted, TrainingDiverged
+from sirenkit.run_folder import MODEL_NAME, RunFolder
+
+Outcome = TypeVar("Outcome")
+NOT_SETTINGS = frozenset({"out", "resume", "overwrite", "quiet", "device", "run", "command", "kind"})
+"""Parsed options that say where and how a run is shown or kept, not what it computes."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -39,6 +48,25 @@ def prepare_run_dir(path: Path) -> Path:
     return path
 
 
+def prepare_outputs(outputs: list[Path], inputs: list[Path | str | None]) -> None:
+    """Refuse, before any work, an output that is one of the inputs (by path or as the same file
+    under another name); then create the outputs' folders and check that they are writable."""
+    for out in outputs:
+        for given in inputs:
+            if given is not None and _same_file(out, Path(given)):
+                raise InputError(
+                    f"{out} is the input {given}; sirenkit never writes over its inputs: choose another --out"
+                )
+    for folder in dict.fromkeys(out.parent for out in outputs):
+        prepare_run_dir(folder)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return a.samefile(b)
+    return a.resolve() == b.resolve()
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """'WxH' → (height, width)."""
     try:
@@ -64,16 +92,127 @@ def add_run_options(
     batch: int | None = None,
     batch_help: str = "samples drawn per step",
 ) -> None:
-    """--out, --device, --batch (default `batch`; None: all), --resume and --quiet."""
+    """--out, --device, --batch (default `batch`; None: all), --resume, --overwrite and --quiet."""
     parser.add_argument("--out", type=Path, required=True, help=out_help)
     add_device_option(parser)
     parser.add_argument(
         "--batch", type=int, default=batch, help=f"{batch_help} (default: {'all' if batch is None else batch})"
     )
-    parser.add_argument("--resume", action="store_true", help="continue the killed run in --out from its checkpoint")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its checkpoint (same input and settings)"
+    )
+    add_overwrite_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def run_settings(args: argparse.Namespace, run_dir: Path) -> dict:
-    """The keyword arguments every `fit_*` recipe takes from `add_run_options`: device, run folder, resume, quiet."""
-    return {"device": resolve_device(args.device), "run_dir": run_dir, "resume": args.resume, "quiet": args.quiet}
+def add_overwrite_option(parser: argparse.ArgumentParser) -> None:
+    """--overwrite: replace the run in --out, which stays as it was until the new run has its model."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace what --out holds; it stays until the new run has trained its model",
+    )
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_identity(args: argparse.Namespace, inputs: dict[str, Path | None]) -> dict[str, Any]:
+    """What a run is of, for `fit` to check a resume against: each input file's content hash, by
+    its option (so a moved file still resumes), and every option that changes the result.
+    `inputs` maps option names (argparse dests) to the files they name."""
+    options = {
+        key: str(value) if isinstance(value, Path) else value
+        for key, value in vars(args).items()
+        if key not in NOT_SETTINGS and key not in inputs
+    }
+    present = {name: path for name, path in inputs.items() if path is not None}
+    return {
+        "inputs": {name: file_digest(path) for name, path in present.items()},
+        "paths": {name: str(path) for name, path in present.items()},
+        "options": options,
+    }
+
+
+def run_fit(
+    args: argparse.Namespace, inputs: dict[str, Path | None], recipe: Callable[[dict[str, Any]], Outcome]
+) -> Outcome:
+    """Run a fit recipe in `args.out` held as a `RunFolder`: `recipe(settings)` gets the keyword
+    arguments every recipe takes (device, run_dir, resume, quiet, identity).
+
+    What the user is told when it does not end well, always naming only what exists: an
+    interrupt says where its checkpoint and model are; a failure after training says the model
+    is saved (a replacement that got that far takes the previous run's place first).
+    """
+    resume, overwrite = getattr(args, "resume", False), getattr(args, "overwrite", False)
+    paths = [path for path in inputs.values() if path is not None]
+    identity = run_identity(args, inputs)
+    with RunFolder(args.out, resume=resume, overwrite=overwrite, inputs=paths) as folder:
+        settings = {
+            "device": resolve_device(args.device),
+            "run_dir": folder.work,
+            "resume": resume,
+            "quiet": args.quiet,
+            "identity": identity,
+        }
+        try:
+            outcome = recipe(settings)
+        except FitInterrupted as stop:
+            raise RunStopped(stop.exit_code, _interrupted_message(stop, folder)) from None
+        except TrainingDiverged as error:
+            untouched = f"; the previous run in {folder.path} is untouched" if folder.replacing else ""
+            raise InputError(f"{error}{untouched}") from None
+        except KeyboardInterrupt as stop:
+            if not folder.model_written():
+                raise
+            folder.commit()
+            raise RunStopped(
+                getattr(stop, "exit_code", 130),
+                f"interrupted after training; the model is saved in {args.out / MODEL_NAME}",
+            ) from None
+        except Exception as error:
+            if not folder.model_written():
+                raise
+            folder.commit()
+            if isinstance(error, OSError):
+                reason = describe_os_error(error)
+            else:
+                reason = str(error) if isinstance(error, InputError) else f"{type(error).__name__}: {error}"
+            raise InputError(
+                f"{_oneline(reason)}; training had ended and its model is saved in {args.out / MODEL_NAME}"
+            ) from None
+        folder.commit()
+    return outcome
+
+
+class RunStopped(Exception):  # noqa: N818 (a stop the user asked for, not an error)
+    """A run that ended on the user's signal, with what to tell them and the exit code."""
+
+    def __init__(self, exit_code: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _interrupted_message(stop: FitInterrupted, folder: RunFolder) -> str:
+    if stop.saved is None:
+        return f"interrupted at step {stop.step} of {stop.steps}; nothing was written"
+    where = f"interrupted at step {stop.step} of {stop.steps}; its checkpoint and model are saved in {folder.work}"
+    if folder.replacing:
+        return f"{where}, beside the previous run in {folder.path}, which is untouched (continue with --resume --overwrite)"
+    return f"{where} (continue with --resume)"
+
+
+def _oneline(text: str) -> str:
+    return " ".join(text.split())
+
+
+def describe_os_error(error: OSError) -> str:
+    """'PATH: reason' for an OS failure (the path as given to the call that failed)."""
+    reason = error.strerror or str(error)
+    return f"{error.filename}: {reason}" if error.filename else reason

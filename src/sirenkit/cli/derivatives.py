@@ -6,16 +6,33 @@ import argparse
 from pathlib import Path
 
 from sirenkit.calculus import METHODS
-from sirenkit.cli.common import Parser, add_device_option, parse_size, prepare_run_dir, resolve_device
+from sirenkit.cli.common import (
+    Parser,
+    add_device_option,
+    add_overwrite_option,
+    parse_size,
+    prepare_outputs,
+    resolve_device,
+    run_fit,
+)
 from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.errors import InputError
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
+from sirenkit.outputs.metrics import format_metric
 
 COMPARE_MODELS = "siren,relu,tanh,relu-pe"
 COMPARE_FIT_DEFAULTS = {"steps": 300, "lr": 1e-4, "schedule": "constant", "precision": "auto"}
 """The paper's image settings: faster schedules fit the pixels sooner but leave the field free to
 oscillate between them, and its derivatives then stop resembling the data's."""
+TABLE_COLUMNS = (
+    ("image dB", "psnr_db", 9, ".2f"),
+    ("grad dB", "gradient_psnr_db", 8, ".2f"),
+    ("lap dB", "laplacian_psnr_db", 7, ".2f"),
+    ("grad rel", "gradient_relative_error", 9, ".3f"),
+    ("lap rel", "laplacian_relative_error", 8, ".3f"),
+)
+"""`compare image`'s table: (heading, metric key, width, format) per column."""
 
 
 def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParsersAction) -> None:
@@ -38,6 +55,7 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
     image.add_argument("--snapshots", help="comma-separated steps to show (default: the last step)")
     image.add_argument("--out", type=Path, required=True, help="folder for comparison.png and comparison.json")
     image.add_argument("--batch", type=int, default=None, help="pixels drawn per step (default: all)")
+    add_overwrite_option(image)
     add_device_option(image)
     image.add_argument("--quiet", action="store_true", help="no progress bars")
     add_config_options(image, FieldConfig, skip=("in_dim", "out_dim", "model"))
@@ -46,7 +64,7 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
 
 
 def run_derivatives(args: argparse.Namespace) -> None:
-    from sirenkit.recipes.derivatives import derivatives_report
+    from sirenkit.recipes.derivatives import DERIVATIVE_FILES, derivatives_report
     from sirenkit.signals import load_image
     from sirenkit.store import load_representation
 
@@ -59,15 +77,27 @@ def run_derivatives(args: argparse.Namespace) -> None:
     if source is None:
         raise InputError("this checkpoint does not record its source image: pass it with --image")
     size = parse_size(args.size) if args.size else None
-    run_dir = prepare_run_dir(args.out or args.checkpoint.parent)
+    run_dir = args.out or args.checkpoint.parent
+    prepare_outputs([run_dir / name for name in DERIVATIVE_FILES], [args.checkpoint, source])
     metrics = derivatives_report(
         representation, load_image(source), run_dir, size=size, method=args.method, device=resolve_device(args.device)
     )
     print(
-        f"gradient: PSNR {metrics['gradient_psnr_db']:.2f} dB, relative error {metrics['gradient_relative_error']:.3f}; "
-        f"Laplacian: PSNR {metrics['laplacian_psnr_db']:.2f} dB, relative error {metrics['laplacian_relative_error']:.3f} "
-        f"-> {run_dir}"
+        f"gradient: PSNR {format_metric(metrics['gradient_psnr_db'], '.2f', ' dB')}, "
+        f"relative error {format_metric(metrics['gradient_relative_error'], '.3f')}; "
+        f"Laplacian: PSNR {format_metric(metrics['laplacian_psnr_db'], '.2f', ' dB')}, "
+        f"relative error {format_metric(metrics['laplacian_relative_error'], '.3f')} -> {run_dir}"
     )
+
+
+def _table_row(label: str, step: str, metrics: dict[str, float]) -> str:
+    """One row of the comparison table: a blank cell for a column the row lacks (the zero map has no
+    image PSNR), "undefined" for a metric the image does not define."""
+    cells = [
+        f"{format_metric(metrics[key], spec) if key in metrics else '':>{width}s}"
+        for _, key, width, spec in TABLE_COLUMNS
+    ]
+    return f"{label:10s} {step:>6s} " + " ".join(cells)
 
 
 def _int_list(text: str, what: str) -> list[int]:
@@ -91,29 +121,23 @@ def run_compare_image(args: argparse.Namespace) -> None:
     snapshots = _int_list(args.snapshots, "--snapshots") if args.snapshots else [fit_config.steps]
     field_config = config_from_args(FieldConfig, args, in_dim=2, out_dim=1)
     image = load_image(args.path)
-    run_dir = prepare_run_dir(args.out)
-    taken = compare_models(
-        image,
-        models,
-        fit_config,
-        snapshots,
-        field_config=field_config,
-        batch=args.batch,
-        device=resolve_device(args.device),
-        quiet=args.quiet,
-    )
-    floor = write_comparison(run_dir, image, taken)
-    print(
-        f"{'model':10s} {'step':>6s} {'image dB':>9s} {'grad dB':>8s} {'lap dB':>7s} {'grad rel':>9s} {'lap rel':>8s}"
-    )
-    for s in taken:
-        m = s.metrics
-        print(
-            f"{s.model:10s} {s.step:6d} {m['psnr_db']:9.2f} {m['gradient_psnr_db']:8.2f} {m['laplacian_psnr_db']:7.2f} "
-            f"{m['gradient_relative_error']:9.3f} {m['laplacian_relative_error']:8.3f}"
+
+    def compare(settings: dict) -> tuple[list, dict]:
+        taken = compare_models(
+            image,
+            models,
+            fit_config,
+            snapshots,
+            field_config=field_config,
+            batch=args.batch,
+            device=settings["device"],
+            quiet=settings["quiet"],
         )
-    print(
-        f"{'zero map':10s} {'':6s} {'':9s} {floor['gradient_psnr_db']:8.2f} {floor['laplacian_psnr_db']:7.2f} "
-        f"{1:9.3f} {1:8.3f}   (what a map of zeros scores: the floor)"
-    )
-    print(f"-> {run_dir / 'comparison.png'}")
+        return taken, write_comparison(settings["run_dir"], image, taken)
+
+    taken, floor = run_fit(args, {"path": args.path}, compare)
+    print(f"{'model':10s} {'step':>6s} " + " ".join(f"{name:>{width}s}" for name, _, width, _ in TABLE_COLUMNS))
+    for s in taken:
+        print(_table_row(s.model, str(s.step), s.metrics))
+    print(_table_row("zero map", "", floor) + "   (what a map of zeros scores: the floor)")
+    print(f"-> {args.out / 'comparison.png'}")

@@ -9,13 +9,15 @@ from sirenkit.cli.common import (
     add_device_option,
     add_run_options,
     parse_size,
-    prepare_run_dir,
+    prepare_outputs,
     resolve_device,
-    run_settings,
+    run_fit,
 )
 from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
+from sirenkit.outputs.metrics import format_metric
+from sirenkit.store import Representation
 
 IMAGE_FIT_DEFAULTS = {"steps": 2000, "lr": 1e-3, "schedule": "cosine", "precision": "auto"}
 """`sirenkit fit image` defaults: the fastest stable settings we measured (benchmarks/image_fit.py)."""
@@ -50,7 +52,8 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
     render.add_argument(
         "--out",
         type=Path,
-        help="output file (default: render_WxH.png, render_RATEHz.wav or render_WxHxT.mp4 beside the checkpoint)",
+        help="output file: .png, .jpg, .jpeg or .webp for an image, .wav or .flac for audio, .mp4 for video "
+        "(default: render_WxH.png, render_RATEHz.wav or render_WxHxT.mp4 beside the checkpoint)",
     )
     add_device_option(render)
     render.set_defaults(run=run_render)
@@ -63,26 +66,27 @@ def run_fit_image(args: argparse.Namespace) -> None:
     field_config = config_from_args(FieldConfig, args, in_dim=2, out_dim=1)
     fit_config = config_from_args(FitConfig, args)
     image = load_image(args.path)
-    run_dir = prepare_run_dir(args.out)
-    outcome = fit_image(
-        image,
-        field_config,
-        fit_config,
-        batch=args.batch or None,
-        **run_settings(args, run_dir),
-        source=args.path,
+    outcome = run_fit(
+        args,
+        {"path": args.path},
+        lambda settings: fit_image(
+            image, field_config, fit_config, batch=args.batch or None, source=args.path, **settings
+        ),
     )
     s = outcome.summary()
     print(
-        f"{s['model']}: PSNR {s['psnr_db']:.2f} dB, SSIM {s['ssim']:.4f} after {s['steps']} steps in {s['seconds']:.1f} s -> {run_dir}"
+        f"{s['model']}: PSNR {format_metric(s['psnr_db'], '.2f', ' dB')}, SSIM {format_metric(s['ssim'], '.4f')} after {s['steps']} steps in {s['seconds']:.1f} s -> {args.out}"
     )
 
 
 def run_render(args: argparse.Namespace) -> None:
-    from sirenkit.outputs import write_png
-    from sirenkit.recipes.image import render_image
+    from sirenkit.outputs.audio import AUDIO_FORMATS
+    from sirenkit.outputs.files import IMAGE_FORMATS, output_format
+    from sirenkit.outputs.video import VIDEO_FORMATS
     from sirenkit.store import load_representation
 
+    if args.out is not None:  # an unknown format is refused before the checkpoint is read
+        output_format(args.out, {**IMAGE_FORMATS, **AUDIO_FORMATS, **VIDEO_FORMATS}, "render")
     representation = load_representation(args.checkpoint)
     kind = representation.signal.get("kind")
     if kind == "audio":
@@ -93,10 +97,24 @@ def run_render(args: argparse.Namespace) -> None:
         from sirenkit.cli.video import render_video_file
 
         return render_video_file(args, representation)
-    size = parse_size(args.size) if args.size else None
-    pixels = render_image(representation, size, device=resolve_device(args.device))
-    height, width = pixels.shape[:2]
+    render_image_file(args, representation)
+
+
+def render_image_file(args: argparse.Namespace, representation: Representation) -> None:
+    """`sirenkit render` of an image checkpoint: PNG, JPEG or WebP (by --out's suffix) of --size.
+
+    The format and the memory are checked before rendering; what the format changes (bit depth,
+    alpha) is said in the printed line.
+    """
+    from sirenkit.outputs.files import IMAGE_FORMATS, output_format, write_image
+    from sirenkit.recipes.image import render_image, render_size
+    from sirenkit.resources import image_render_request, require
+
+    height, width = render_size(representation, parse_size(args.size) if args.size else None)
     out = args.out or args.checkpoint.parent / f"render_{width}x{height}.png"
-    prepare_run_dir(out.parent)
-    write_png(out, pixels, 16 if representation.signal.get("bit_depth") == 16 else 8)
-    print(f"wrote {out} ({width}x{height})")
+    output_format(out, IMAGE_FORMATS, "image")
+    require(image_render_request(height, width, representation.config.out_dim))
+    prepare_outputs([out], [args.checkpoint])
+    pixels = render_image(representation, (height, width), device=resolve_device(args.device))
+    notes = write_image(out, pixels, 16 if representation.signal.get("bit_depth") == 16 else 8)
+    print(f"wrote {out} ({width}x{height}{''.join(f'; {note}' for note in notes)})")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sirenkit.cli.common import add_run_options, prepare_run_dir, run_settings
+from sirenkit.cli.common import add_run_options, run_fit
 from sirenkit.configargs import add_config_options, attribute_docs, config_from_args
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
+from sirenkit.outputs.metrics import format_metric
 from sirenkit.problems.gradient_domain import ANCHORS, BLEND_ANCHORS, SOURCES
 from sirenkit.recipes.poisson import BlendConfig, PoissonConfig
 
@@ -68,21 +69,17 @@ def run_poisson(args: argparse.Namespace) -> None:
     field_config = config_from_args(FieldConfig, args, in_dim=2, out_dim=1)
     fit_config = config_from_args(FitConfig, args)
     image = load_image(args.path).downscale(args.downscale)
-    run_dir = prepare_run_dir(args.out)
-    outcome = reconstruct_image(
-        image,
-        field_config,
-        fit_config,
-        poisson,
-        batch=args.batch,
-        **run_settings(args, run_dir),
+    outcome = run_fit(
+        args,
+        {"path": args.path},
+        lambda settings: reconstruct_image(image, field_config, fit_config, poisson, batch=args.batch, **settings),
     )
     s = outcome.summary()
     print(
-        f"{s['model']} from the {s['source']} (anchor {s['anchor']}): PSNR {s['psnr_db']:.2f} dB "
-        f"({s['psnr_aligned_db']:.2f} dB after the best constant), channel mean error "
+        f"{s['model']} from the {s['source']} (anchor {s['anchor']}): PSNR {format_metric(s['psnr_db'], '.2f', ' dB')} "
+        f"({format_metric(s['psnr_aligned_db'], '.2f', ' dB')} after the best constant), channel mean error "
         f"{', '.join(f'{255 * e:.2f}' for e in s['channel_mean_error'])} /255 after {s['steps']} steps "
-        f"in {s['seconds']:.1f} s -> {run_dir}"
+        f"in {s['seconds']:.1f} s -> {args.out}"
     )
 
 
@@ -96,18 +93,12 @@ def run_blend(args: argparse.Namespace) -> None:
     a, b = (load_image(path).downscale(args.downscale) for path in (args.a, args.b))
     mask = mask_from_image(load_image(args.mask).downscale(args.downscale)) if args.mask else None
     check_blend_inputs(a, b, mask, blend)
-    run_dir = prepare_run_dir(args.out)
-    outcome = blend_images(
-        a,
-        b,
-        field_config,
-        fit_config,
-        blend,
-        mask=mask,
-        batch=args.batch,
-        **run_settings(args, run_dir),
+    outcome = run_fit(
+        args,
+        {"a": args.a, "b": args.b, "mask": args.mask},
+        lambda settings: blend_images(a, b, field_config, fit_config, blend, mask=mask, batch=args.batch, **settings),
     )
     s = outcome.summary()
     print(
-        f"{s['model']} blend ({s['mode']}, anchor {s['anchor']}) after {s['steps']} steps in {s['seconds']:.1f} s -> {run_dir / 'blend.png'}"
+        f"{s['model']} blend ({s['mode']}, anchor {s['anchor']}) after {s['steps']} steps in {s['seconds']:.1f} s -> {args.out / 'blend.png'}"
     )

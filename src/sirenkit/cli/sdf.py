@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from sirenkit.cli.common import add_device_option, add_run_options, prepare_run_dir, resolve_device, run_settings
+from sirenkit.cli.common import add_device_option, add_run_options, prepare_outputs, resolve_device, run_fit
 from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.errors import InputError
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
@@ -98,36 +98,41 @@ def run_fit_sdf(args: argparse.Namespace) -> None:
         raise InputError(f"batch must be at least 1, got {args.batch}")
     sdf_config = config_from_args(SDFConfig, args, surface_points=args.batch)
     points = load_oriented_points(args.path, samples=args.points, normals=args.normals, seed=fit_config.seed)
-    run_dir = prepare_run_dir(args.out)
-    outcome = fit_sdf(
-        points,
-        field_config,
-        fit_config,
-        sdf_config,
-        resolution=args.resolution,
-        preview_size=args.preview_size,
-        preview_up=args.up,
-        source=str(args.path.resolve()),
-        **run_settings(args, run_dir),
+    outcome = run_fit(
+        args,
+        {"path": args.path},
+        lambda settings: fit_sdf(
+            points,
+            field_config,
+            fit_config,
+            sdf_config,
+            resolution=args.resolution,
+            preview_size=args.preview_size,
+            preview_up=args.up,
+            source=str(args.path.resolve()),
+            **settings,
+        ),
     )
     s = outcome.summary()
     print(
         f"{s['model']}: Chamfer-L1 {s['chamfer_l1']:.3%} of the diagonal, normal consistency "
         f"{s['normal_consistency']:.4f}, F-score {s['fscore']:.4f} after {s['steps']} steps in {s['seconds']:.1f} s "
-        f"-> {run_dir}"
+        f"-> {args.out}"
     )
 
 
 def run_mesh(args: argparse.Namespace) -> None:
     from sirenkit.outputs.mesh import MESH_FORMATS, write_mesh
     from sirenkit.recipes.sdf import mesh_of
+    from sirenkit.resources import mesh_request, require
     from sirenkit.store import load_representation
 
     out = args.out or args.checkpoint.parent / f"mesh_{args.resolution}.ply"
     if out.suffix.lower() not in MESH_FORMATS:
         raise InputError(f"--out must end in .ply or .obj, got {out.name}")
+    require(mesh_request(args.resolution, args.method))
     representation = load_representation(args.checkpoint)
-    prepare_run_dir(out.parent)
+    prepare_outputs([out], [args.checkpoint])
     begin = time.perf_counter()
     mesh = mesh_of(representation, args.resolution, method=args.method, device=resolve_device(args.device))
     seconds = time.perf_counter() - begin
@@ -142,6 +147,7 @@ def run_preview(args: argparse.Namespace) -> None:
     from sirenkit.outputs import write_png
     from sirenkit.outputs.sphere_trace import render_preview
     from sirenkit.recipes.sdf import normalization_of
+    from sirenkit.resources import preview_request, require
     from sirenkit.store import load_representation
 
     out = args.out or args.checkpoint.parent / f"preview_{args.up}.png"
@@ -149,9 +155,10 @@ def run_preview(args: argparse.Namespace) -> None:
         raise InputError(f"--out must end in .png, got {out.name}")
     if args.size < 1:
         raise InputError(f"size must be at least 1, got {args.size}")
+    require(preview_request(args.size))
     representation = load_representation(args.checkpoint)
     normalization_of(representation)  # a shape's checkpoint, or one clear error
-    prepare_run_dir(out.parent)
+    prepare_outputs([out], [args.checkpoint])
     image = render_preview(representation.field, size=args.size, up=args.up, device=resolve_device(args.device))
     write_png(out, image)
     print(f"wrote {out} ({image.shape[1]}x{image.shape[0]})")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sirenkit.outputs.metrics import format_metric
 from sirenkit.store import atomic_write
 
 
@@ -20,7 +21,7 @@ def plot_curve(
     import matplotlib.pyplot as plt
 
     steps = [r["step"] for r in rows if key in r]
-    values = [r[key] for r in rows if key in r]
+    values = [np.nan if r[key] is None else r[key] for r in rows if key in r]  # null: not finite
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
     ax.plot(steps, values, lw=1.2)
     ax.set_xlabel("step")
@@ -59,7 +60,7 @@ def plot_derivative_grid(
         titles = ["image", "gradient |∇|", "Laplacian Δ"]
         if metrics:
             keys = ["psnr_db", "gradient_psnr_db", "laplacian_psnr_db"]
-            titles = [f"{t} ({metrics[k]:.1f} dB)" for t, k in zip(titles, keys)]
+            titles = [f"{t} ({format_metric(metrics[k], '.1f', ' dB')})" for t, k in zip(titles, keys)]
         for ax, panel, title in zip(row, panels, titles):
             ax.imshow(np.clip(panel, 0, 1), cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=1)
             ax.set_title(title, fontsize=8)

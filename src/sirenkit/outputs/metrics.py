@@ -6,10 +6,26 @@ import math
 
 import numpy as np
 
+SSIM_SIGMA = 1.5
+"""Standard deviation in pixels of SSIM's Gaussian window (Wang et al. 2004)."""
+SSIM_WINDOW = 11
+"""Side of that window as scikit-image cuts it (at 3.5σ each way): an image needs sides this long."""
+
 
 def psnr_from_mse(mse: float, data_range: float = 1.0) -> float:
-    """10·log10(range² / MSE) in dB; infinite for a perfect fit."""
-    return math.inf if mse <= 0 else 10 * math.log10(data_range**2 / mse)
+    """10·log10(range² / MSE) in dB: infinite for a perfect fit, NaN (undefined) for an imperfect
+    one when the range is zero (a constant reference gives no peak to compare with)."""
+    if mse <= 0:
+        return math.inf
+    return 10 * math.log10(data_range**2 / mse) if data_range > 0 else math.nan
+
+
+def format_metric(value: float | None, spec: str, unit: str = "") -> str:
+    """`value` formatted by `spec` and followed by `unit`; "undefined" for NaN or None (a metric
+    the signal does not define), "inf" or "-inf" with the unit for an infinity."""
+    if value is None or math.isnan(value):
+        return "undefined"
+    return f"{value:{spec}}{unit}"
 
 
 def image_psnr(reference: np.ndarray, test: np.ndarray) -> float:
@@ -18,11 +34,12 @@ def image_psnr(reference: np.ndarray, test: np.ndarray) -> float:
 
 
 def image_ssim(reference: np.ndarray, test: np.ndarray) -> float:
-    """Structural similarity (scikit-image, Gaussian window as Wang et al. 2004) of (H, W, C) images in [0, 1]."""
+    """Structural similarity (scikit-image, Gaussian window as Wang et al. 2004) of (H, W, C) images
+    in [0, 1]; NaN (undefined) for an image with a side shorter than the window, SSIM_WINDOW."""
     from skimage.metrics import structural_similarity
 
-    if min(reference.shape[:2]) < 7:
-        raise ValueError("SSIM needs images of at least 7×7 pixels")
+    if min(reference.shape[:2]) < SSIM_WINDOW:
+        return math.nan
     return float(
         structural_similarity(
             reference,
@@ -30,7 +47,7 @@ def image_ssim(reference: np.ndarray, test: np.ndarray) -> float:
             data_range=1.0,
             channel_axis=2,
             gaussian_weights=True,
-            sigma=1.5,
+            sigma=SSIM_SIGMA,
             use_sample_covariance=False,
         )
     )

@@ -26,16 +26,19 @@ def map_grid(
     `fn` maps coordinates (n, d) on `device` to (n, k). The grid is isotropic unless `extents`
     (half-width per axis) says otherwise. At most `chunk` points are evaluated at once and their
     coordinates are made on the fly, so working memory is bounded whatever the size; only the
-    output is held whole.
+    output is held whole, written in place chunk by chunk (never a second copy).
     """
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
     total = math.prod(shape)
-    parts = []
+    out: Tensor | None = None
     for begin in range(0, total, chunk):
         x = grid_coordinates(shape, start=begin, stop=begin + chunk, extents=extents, device=device)
-        parts.append(fn(x).float().cpu())
-    return torch.cat(parts).reshape(*shape, -1)
+        values = fn(x).float().cpu()
+        if out is None:
+            out = torch.empty(total, values.shape[1])
+        out[begin : begin + len(values)] = values
+    return out.reshape(*shape, -1)
 
 
 def evaluate_grid(

@@ -15,6 +15,8 @@ from sirenkit.store import atomic_write
 
 MP4_CODEC = "libx264"
 """H.264 encoder of the installed PyAV/FFmpeg (what the pyav wheels ship)."""
+VIDEO_FORMATS = {".mp4": "MP4"}
+"""Video formats by file suffix (any case): H.264 in MP4."""
 
 
 def render_frames(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,12 +13,11 @@ from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig, build_field, nyquist_frequencies
 from sirenkit.fit import FitConfig, FitResult, fit
 from sirenkit.outputs import evaluate_grid, plot_curve, write_json
-from sirenkit.outputs.audio import audio_mse, plot_audio, snr_db, write_wav
+from sirenkit.outputs.audio import audio_mse, plot_audio, snr_db, snr_from_power, write_wav
 from sirenkit.problems import PointSet, fitting_problem
+from sirenkit.resources import audio_render_request, check_fit, point_bytes
 from sirenkit.signals.audio import Audio, first_layer_omega0
-from sirenkit.store import Representation, save_representation
-
-MODEL_NAME = "model.safetensors"
+from sirenkit.store import Representation
 
 
 def audio_field_config(audio: Audio, config: FieldConfig, omega0: float | None = None) -> FieldConfig:
@@ -57,15 +55,21 @@ def render_audio(
     Any rate works: the field is evaluated at the new sample times over the same span, so the
     clip keeps its duration; (N - 1)/rate equals the source's (frames - 1)/source rate, rounded.
     """
+    frames, rate = render_length(representation, rate)
+    values = evaluate_grid(representation.field, (frames,), extents=(1.0,), chunk=chunk, device=device)
+    return values.numpy(), rate
+
+
+def render_length(representation: Representation, rate: int | None = None) -> tuple[int, int]:
+    """(samples per channel, rate) of a render at `rate` Hz (the source rate by default), keeping the
+    clip's duration; InputError for a checkpoint that is not audio's or a rate under 1 Hz."""
     signal = representation.signal
     if signal.get("kind") != "audio":
         raise InputError(f"this checkpoint represents a {signal.get('kind', 'unknown')} signal, not audio")
     rate = int(signal["rate"]) if rate is None else rate
     if rate < 1:
         raise InputError(f"the sample rate must be at least 1 Hz, got {rate}")
-    frames = round((signal["frames"] - 1) * rate / signal["rate"]) + 1
-    values = evaluate_grid(representation.field, (frames,), extents=(1.0,), chunk=chunk, device=device)
-    return values.numpy(), rate
+    return round((signal["frames"] - 1) * rate / signal["rate"]) + 1, rate
 
 
 @dataclass
@@ -102,6 +106,7 @@ def fit_audio(
     run_dir: str | Path | None = None,
     resume: bool = False,
     quiet: bool = False,
+    identity: dict | None = None,
     on_step: Callable[[int, Representation], None] | None = None,
 ) -> AudioFit:
     """Fit a field to a clip; with `run_dir`, write the run's files there.
@@ -115,6 +120,14 @@ def fit_audio(
     if batch is not None and batch < 1:
         raise InputError(f"batch must be at least 1, got {batch}")
     config = audio_field_config(audio, field_config, omega0)
+    outputs = [audio_render_request(audio.frames, audio.channels)]
+    check_fit(
+        config,
+        batch or audio.frames,
+        data_bytes=point_bytes(audio.frames, 1 + audio.channels),
+        outputs=outputs,
+        device=device,
+    )
     representation = Representation(build_field(config, seed=fit_config.seed), config, signal_metadata(audio))
     problem = fitting_problem(PointSet(audio.coordinates(device), {"target": audio.values(device)}), points=batch)
     power = float(np.mean(audio.samples.astype(np.float64) ** 2))
@@ -125,8 +138,9 @@ def fit_audio(
         device=device,
         run_dir=run_dir,
         resume=resume,
-        live_metrics=lambda terms: {"snr_db": 10 * math.log10(power / max(terms["fit"], 1e-30))},
+        live_metrics=lambda terms: {"snr_db": snr_from_power(power, terms["fit"])},
         quiet=quiet,
+        identity=identity,
         on_step=on_step,
     )
     reconstruction, _ = render_audio(representation, device=device)
@@ -135,7 +149,6 @@ def fit_audio(
     )
     if run_dir is not None:
         run_dir = Path(run_dir)
-        save_representation(run_dir / MODEL_NAME, representation)
         write_wav(run_dir / "reconstruction.wav", reconstruction, audio.rate)
         title = f"{config.model}: MSE {outcome.mse:.3g}, SNR {outcome.snr_db:.1f} dB"
         plot_audio(run_dir / "audio.png", audio.samples, reconstruction, audio.rate, title=title)

@@ -8,6 +8,8 @@ no fitted factor.
 
 Numbers. `map_psnr` is 10·log10(R² / MSE) with R the ground-truth map's range (max − min, as
 scikit-image's `data_range`); `relative_error` is ‖estimate − truth‖₂ / ‖truth‖₂ over the map.
+A flat image has all-zero maps: an exact estimate then scores inf dB and error 0, any other
+scores an undefined PSNR (NaN: no range) and an infinite relative error.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sirenkit.calculus import Method, jet
 from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig
 from sirenkit.fit import FitConfig
-from sirenkit.outputs import image_psnr, write_json, write_png
+from sirenkit.outputs import image_psnr, psnr_from_mse, write_json, write_png
 from sirenkit.outputs.figures import colorize, plot_derivative_grid
 from sirenkit.outputs.render import map_grid
 from sirenkit.recipes.image import fit_image, render_image
@@ -98,15 +100,19 @@ def field_derivatives(
 
 
 def map_psnr(estimate: np.ndarray, truth: np.ndarray) -> float:
-    """PSNR in dB with the ground truth's range (max − min) as the peak."""
-    span = float(truth.max() - truth.min())
+    """PSNR in dB with the ground truth's range (max − min) as the peak (`psnr_from_mse`'s rules)."""
     mse = float(np.mean((estimate.astype(np.float64) - truth) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(span**2 / mse)
+    return psnr_from_mse(mse, float(truth.max() - truth.min()))
 
 
 def relative_error(estimate: np.ndarray, truth: np.ndarray) -> float:
-    """‖estimate − truth‖₂ / ‖truth‖₂."""
-    return float(np.linalg.norm(estimate - truth) / max(np.linalg.norm(truth), 1e-30))
+    """‖estimate − truth‖₂ / ‖truth‖₂: 0 for an exact estimate, inf for any other estimate of an
+    all-zero truth."""
+    error = float(np.linalg.norm(estimate.astype(np.float64) - truth))
+    norm = float(np.linalg.norm(truth))
+    if error == 0:
+        return 0.0
+    return error / norm if norm > 0 else math.inf
 
 
 def derivative_metrics(estimate: DerivativeMaps, truth: DerivativeMaps) -> dict[str, float]:
@@ -130,6 +136,12 @@ class DisplayScale:
     def of(cls, truth: DerivativeMaps) -> DisplayScale:
         top = lambda a: max(float(np.percentile(np.abs(a), DISPLAY_PERCENTILE)), 1e-12)  # noqa: E731
         return cls(top(truth.gradient_magnitude()), top(truth.mean_laplacian()))
+
+
+DERIVATIVE_FILES = tuple(
+    f"{prefix}{name}.png" for prefix in ("network_", "data_") for name in ("gradient", "laplacian")
+) + ("derivatives.json",)
+"""What `derivatives_report` writes in its folder."""
 
 
 def write_derivative_maps(run_dir: Path, maps: DerivativeMaps, scale: DisplayScale, prefix: str) -> None:

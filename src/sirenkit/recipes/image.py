@@ -15,10 +15,9 @@ from sirenkit.fields import FieldConfig, build_field, nyquist_frequencies
 from sirenkit.fit import FitConfig, FitResult, fit
 from sirenkit.outputs import evaluate_grid, image_psnr, image_ssim, plot_curve, psnr_from_mse, write_json, write_png
 from sirenkit.problems import PointSet, fitting_problem
+from sirenkit.resources import check_fit, image_render_request, point_bytes
 from sirenkit.signals import Image, axis_extents, to_unit
-from sirenkit.store import Representation, save_representation
-
-MODEL_NAME = "model.safetensors"
+from sirenkit.store import Representation
 
 
 def image_field_config(image: Image, config: FieldConfig) -> FieldConfig:
@@ -52,15 +51,22 @@ def render_image(
     Any size works (super-resolution): the grid always spans the source's extent, so a 2× render
     samples the same picture twice as densely and another aspect ratio stretches it.
     """
+    height, width = render_size(representation, size)
+    extents = axis_extents(tuple(representation.signal["shape"]))
+    values = evaluate_grid(representation.field, (height, width), extents=extents, chunk=chunk, device=device)
+    return to_unit(values).numpy()
+
+
+def render_size(representation: Representation, size: tuple[int, int] | None = None) -> tuple[int, int]:
+    """(height, width) of a render: `size`, or the source's; InputError for a checkpoint that is not
+    an image's or a size under 1x1."""
     signal = representation.signal
     if signal.get("kind") != "image":
         raise InputError(f"this checkpoint represents a {signal.get('kind', 'unknown')} signal, not an image")
     height, width = size or tuple(signal["shape"])
     if height < 1 or width < 1:
         raise InputError(f"size must be at least 1x1, got {width}x{height}")
-    extents = axis_extents(tuple(signal["shape"]))
-    values = evaluate_grid(representation.field, (height, width), extents=extents, chunk=chunk, device=device)
-    return to_unit(values).numpy()
+    return height, width
 
 
 @dataclass
@@ -96,6 +102,7 @@ def fit_image(
     run_dir: str | Path | None = None,
     resume: bool = False,
     quiet: bool = False,
+    identity: dict | None = None,
     on_step: Callable[[int, Representation], None] | None = None,
     source: Path | None = None,
 ) -> ImageFit:
@@ -110,6 +117,11 @@ def fit_image(
     if batch is not None and batch < 1:
         raise InputError(f"batch must be at least 1, got {batch}")
     config = image_field_config(image, field_config)
+    pixels = math.prod(image.shape)
+    outputs = [image_render_request(*image.shape, image.channels)]
+    check_fit(
+        config, batch or pixels, data_bytes=point_bytes(pixels, 2 + image.channels), outputs=outputs, device=device
+    )
     representation = Representation(build_field(config, seed=fit_config.seed), config, signal_metadata(image, source))
     signal = PointSet(image.coordinates(device), {"target": image.values(device)})
     problem = fitting_problem(signal, points=batch)
@@ -122,20 +134,16 @@ def fit_image(
         resume=resume,
         live_metrics=lambda terms: {"psnr": psnr_from_mse(terms["fit"] / 4)},
         quiet=quiet,
+        identity=identity,
         on_step=on_step,
     )
     reconstruction = render_image(representation, device=device)
     quality = ImageFit(
-        result, reconstruction, image_psnr(image.pixels, reconstruction), _ssim(image.pixels, reconstruction)
+        result, reconstruction, image_psnr(image.pixels, reconstruction), image_ssim(image.pixels, reconstruction)
     )
     if run_dir is not None:
         run_dir = Path(run_dir)
-        save_representation(run_dir / MODEL_NAME, representation)
         write_png(run_dir / "reconstruction.png", reconstruction, 16 if image.bit_depth == 16 else 8)
         plot_curve(result.history, run_dir / "curve.png", title=f"{config.model}: PSNR of the training batch")
         write_json(run_dir / "summary.json", quality.summary())
     return quality
-
-
-def _ssim(reference: np.ndarray, test: np.ndarray) -> float:
-    return image_ssim(reference, test) if min(reference.shape[:2]) >= 7 else math.nan

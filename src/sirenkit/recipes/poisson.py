@@ -36,9 +36,10 @@ from sirenkit.problems.gradient_domain import (
     gradient_domain_problem,
 )
 from sirenkit.recipes.derivatives import DISPLAY_PERCENTILE, field_derivatives
-from sirenkit.recipes.image import MODEL_NAME, image_field_config, render_image, signal_metadata
+from sirenkit.recipes.image import image_field_config, render_image, signal_metadata
+from sirenkit.resources import check_fit, image_render_request, point_bytes
 from sirenkit.signals import Image, to_signed
-from sirenkit.store import Representation, save_representation
+from sirenkit.store import Representation
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ def solve_gradient_domain(
     run_dir: str | Path | None = None,
     resume: bool = False,
     quiet: bool = False,
+    identity: dict | None = None,
     image_name: str = "reconstruction.png",
     on_step: Callable[[int, Representation], None] | None = None,
 ) -> GradientDomainFit:
@@ -195,13 +197,20 @@ def solve_gradient_domain(
     metadata = {**signal_metadata(reference), "supervision": settings}
     representation = Representation(build_field(config, seed=fit_config.seed), config, metadata)
     result = fit(
-        representation, problem, fit_config, device=device, run_dir=run_dir, resume=resume, quiet=quiet, on_step=on_step
+        representation,
+        problem,
+        fit_config,
+        device=device,
+        run_dir=run_dir,
+        resume=resume,
+        quiet=quiet,
+        on_step=on_step,
+        identity=identity,
     )
     image = render_image(representation, device=device)
     outcome = GradientDomainFit(result, image, *compare(reference.pixels, image), settings)
     if run_dir is not None:
         run_dir = Path(run_dir)
-        save_representation(run_dir / MODEL_NAME, representation)
         write_png(run_dir / image_name, image, 16 if reference.bit_depth == 16 else 8)
         write_supervision_maps(run_dir, representation, supervision, source, device)
         plot_curve(
@@ -223,6 +232,7 @@ def reconstruct_image(
     run_dir: str | Path | None = None,
     resume: bool = False,
     quiet: bool = False,
+    identity: dict | None = None,
     on_step: Callable[[int, Representation], None] | None = None,
 ) -> GradientDomainFit:
     """Reconstruct `image` from its gradients or Laplacian alone, pinned by `poisson`'s anchor.
@@ -233,6 +243,7 @@ def reconstruct_image(
     `on_step` as in `fit.fit`.
     """
     _check_batch(batch)
+    _check_memory(image, field_config, poisson.source, batch, device)
     values = to_signed(image.pixels)
     supervision = derivative_targets(values, poisson.source)
     anchor = poisson.resolved_anchor
@@ -260,6 +271,7 @@ def reconstruct_image(
         run_dir=run_dir,
         resume=resume,
         quiet=quiet,
+        identity=identity,
         on_step=on_step,
     )
 
@@ -298,6 +310,7 @@ def blend_images(
     run_dir: str | Path | None = None,
     resume: bool = False,
     quiet: bool = False,
+    identity: dict | None = None,
 ) -> GradientDomainFit:
     """Fuse images A and B (same size and channels) through their gradients; writes blend.png.
 
@@ -307,6 +320,7 @@ def blend_images(
     """
     _check_batch(batch)
     check_blend_inputs(a, b, mask, blend)
+    _check_memory(a, field_config, "gradient", batch, device)
     va, vb = to_signed(a.pixels), to_signed(b.pixels)
     inside = None if mask is None else torch.from_numpy(mask.reshape(-1))
     fused = combine_gradients(
@@ -345,6 +359,7 @@ def blend_images(
         run_dir=run_dir,
         resume=resume,
         quiet=quiet,
+        identity=identity,
         image_name="blend.png",
     )
 
@@ -359,6 +374,26 @@ def _check_anchor(anchor: Anchor | None, weight: float, choices: tuple[Anchor, .
 def _check_batch(batch: int | None) -> None:
     if batch is not None and batch < 1:
         raise InputError(f"batch must be at least 1, got {batch}")
+
+
+def _check_memory(
+    image: Image, field_config: FieldConfig, source: Source, batch: int | None, device: torch.device | str
+) -> None:
+    """Refuse, before training, a fit on `image`'s grid whose step or rendered image cannot fit in
+    memory (`resources.check_fit`). On the device: coordinates (2 floats per pixel), values, the
+    targets (2 per channel from gradients, 1 from the Laplacian) and the anchor's values."""
+    pixels = math.prod(image.shape)
+    order = 2 if source == "laplacian" else 1
+    outputs = [image_render_request(*image.shape, image.channels)]
+    data = point_bytes(pixels, 2 + 4 * image.channels)
+    check_fit(
+        image_field_config(image, field_config),
+        batch or pixels,
+        order=order,
+        data_bytes=data,
+        outputs=outputs,
+        device=device,
+    )
 
 
 def _describe(image: Image) -> str:

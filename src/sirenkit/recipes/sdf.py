@@ -21,10 +21,10 @@ from sirenkit.outputs.shape_metrics import METRIC_SAMPLES, ShapeMetrics, shape_m
 from sirenkit.outputs.sphere_trace import render_preview
 from sirenkit.problems import PointSet
 from sirenkit.problems.sdf import SDFConfig, sdf_problem
+from sirenkit.resources import check_fit, mesh_request, point_bytes, preview_request
 from sirenkit.signals.points import Normalization, OrientedPoints, sample_mesh_surface
-from sirenkit.store import Representation, save_representation
+from sirenkit.store import Representation
 
-MODEL_NAME = "model.safetensors"
 MESH_NAME = "mesh.ply"
 PREVIEW_NAME = "preview.png"
 
@@ -140,6 +140,7 @@ def fit_sdf(
     run_dir: str | Path | None = None,
     resume: bool = False,
     quiet: bool = False,
+    identity: dict | None = None,
 ) -> SDFFit:
     """Fit a signed distance field to oriented points (source units) and mesh its zero level set.
 
@@ -157,6 +158,10 @@ def fit_sdf(
     if metric_samples < 1:
         raise InputError(f"metric samples must be at least 1, got {metric_samples}")
     config = sdf_field_config(field_config)
+    sdf_config = SDFConfig() if sdf_config is None else sdf_config
+    outputs = [mesh_request(resolution), preview_request(preview_size, option="--preview-size")]
+    points_per_step = sdf_config.surface_points + sdf_config.off_surface_points
+    check_fit(config, points_per_step, order=1, data_bytes=point_bytes(len(points), 6), outputs=outputs, device=device)
     normalization = Normalization.fitting(points.points)
     unit = points.normalized(normalization)
     representation = Representation(
@@ -174,13 +179,13 @@ def fit_sdf(
         run_dir=run_dir,
         resume=resume,
         quiet=quiet,
+        identity=identity,
     )
     mesh = mesh_of(representation, resolution, device=device)
     metrics = mesh_metrics(mesh, points if reference is None else reference, samples=metric_samples)
     outcome = SDFFit(result, mesh, metrics, resolution)
     if run_dir is not None:
         run_dir = Path(run_dir)
-        save_representation(run_dir / MODEL_NAME, representation)
         write_mesh(run_dir / MESH_NAME, mesh)
         if preview_size:
             write_png(

@@ -18,11 +18,10 @@ from sirenkit.outputs import image_psnr, plot_curve, psnr_from_mse, write_json
 from sirenkit.outputs.video import render_frames, to_uint8, write_mp4
 from sirenkit.problems import Batch, Problem
 from sirenkit.problems.base import Constraint
+from sirenkit.resources import check_fit, frame_render_request
 from sirenkit.signals import to_signed, to_unit
 from sirenkit.signals.video import DEFAULT_TIME_EXTENT, Video, voxel_coordinates
-from sirenkit.store import Representation, save_representation
-
-MODEL_NAME = "model.safetensors"
+from sirenkit.store import Representation
 
 
 @dataclass
@@ -177,6 +176,7 @@ def fit_video(
     run_dir: str | Path | None = None,
     resume: bool = False,
     quiet: bool = False,
+    identity: dict | None = None,
     on_step: Callable[[int, Representation], None] | None = None,
 ) -> VideoFit:
     """Fit a field to a clip by `batch` random voxels per step (all voxels when None).
@@ -190,6 +190,10 @@ def fit_video(
     if not time_extent > 0:
         raise InputError(f"time-extent must be positive, got {time_extent}")
     config = video_field_config(video, field_config)
+    outputs = [frame_render_request(*video.shape[1:], video.channels)]
+    check_fit(
+        config, batch or video.frames[..., 0].size, data_bytes=video.frames.nbytes, outputs=outputs, device=device
+    )
     representation = Representation(
         build_field(config, seed=fit_config.seed), config, signal_metadata(video, time_extent)
     )
@@ -204,13 +208,13 @@ def fit_video(
         resume=resume,
         live_metrics=lambda terms: {"psnr": psnr_from_mse(terms["fit"] / 4)},
         quiet=quiet,
+        identity=identity,
         on_step=on_step,
     )
     out = Path(run_dir) / "reconstruction.mp4" if run_dir is not None else None
     outcome = VideoFit(result, measure_video(representation, video, device=device, out=out))
     if run_dir is not None:
         run_dir = Path(run_dir)
-        save_representation(run_dir / MODEL_NAME, representation)
         plot_curve(result.history, run_dir / "curve.png", title=f"{config.model}: PSNR of the training batch")
         write_json(run_dir / "summary.json", outcome.summary())
     return outcome

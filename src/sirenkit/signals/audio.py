@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from sirenkit.errors import InputError, readable_file
+from sirenkit.resources import audio_file_request, require_known
 from sirenkit.signals.grid import grid_coordinates
 
 PAPER_OMEGA0 = 3000.0
@@ -99,10 +100,12 @@ def load_audio(path: str | Path) -> Audio:
     import soundfile
 
     path = readable_file(path)
+    require_known(audio_file_request(path))  # from the header, before reading
     try:
         samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
-        reason = " ".join(str(error).split())
+        # libsndfile's own reason, without soundfile's "Error opening PATH:" prefix
+        reason = " ".join(str(getattr(error, "error_string", None) or error).split()).rstrip(".")
         raise InputError(f"cannot read {path} as audio ({reason})") from None
     if samples.shape[0] == 0:
         raise InputError(f"{path} holds no audio samples")

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from sirenkit.errors import InputError, readable_file
+from sirenkit.resources import image_file_request, pillow_pixel_limit_lifted, require_known
 from sirenkit.signals.grid import grid_coordinates
 
 
@@ -82,9 +83,9 @@ def image_from_array(array: np.ndarray) -> Image:
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise InputError(f"the image is empty (shape {array.shape})")
     if array.dtype == np.uint8:
-        return Image((array / 255.0).astype(np.float32), 8)
+        return Image(np.divide(array, 255.0, dtype=np.float32), 8)  # no float64 copy; the same values
     if array.dtype == np.uint16:
-        return Image((array / 65535.0).astype(np.float32), 16)
+        return Image(np.divide(array, 65535.0, dtype=np.float32), 16)
     if array.dtype == np.bool_:
         return Image(array.astype(np.float32), 1)
     if np.issubdtype(array.dtype, np.floating):
@@ -97,20 +98,40 @@ def image_from_array(array: np.ndarray) -> Image:
 
 
 def load_image(path: str | Path) -> Image:
-    """Read a PNG (gray, RGB, RGBA, 16-bit, palette), JPEG or any format imageio reads.
+    """Read a PNG (gray, RGB, RGBA, 16-bit, palette), JPEG or any format Pillow reads (TIFF, BMP,
+    WebP, ...).
 
     Palette images are expanded to RGB(A). Raises InputError with a one-line reason.
     """
-    import imageio.v3 as iio
-
     path = readable_file(path)
-    try:
-        array = np.asarray(iio.imread(path))
-    except Exception as error:  # imageio raises many types for undecodable files
-        raise InputError(f"cannot read {path} as an image ({type(error).__name__}: {error})") from None
+    require_known(image_file_request(path))  # from the header, before decoding
+    array = _decode(path)
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
     try:
         return image_from_array(array)
     except InputError as error:
         raise InputError(f"{path}: {error}") from None
+
+
+def _decode(path: Path) -> np.ndarray:
+    """The file's pixels, decoded by Pillow through imageio (which expands palettes); InputError
+    "cannot read PATH as an image (reason)" otherwise.
+
+    Only Pillow is asked: imageio's fallback of trying every plugin on a file Pillow does not
+    recognize ends in an unrelated plugin's error and can leave files open.
+    """
+    import imageio.v3 as iio
+    from PIL import Image as PillowImage
+    from PIL import UnidentifiedImageError
+
+    try:
+        with pillow_pixel_limit_lifted():
+            with PillowImage.open(path):  # identifies the format from the header
+                pass
+            return np.asarray(iio.imread(path, plugin="pillow"))
+    except UnidentifiedImageError:
+        reason = "not an image format Pillow reads"
+    except Exception as error:  # Pillow's decoders raise many types for damaged data
+        reason = " ".join(str(error).split()) or type(error).__name__
+    raise InputError(f"cannot read {path} as an image ({reason})")

@@ -159,6 +159,8 @@ def read_xyz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # numpy warns on an empty file; we say it ourselves
             table = np.loadtxt(path, dtype=np.float64, ndmin=2, comments="#")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a table of numbers (it holds binary data, not text)") from None
     except ValueError as error:
         raise InputError(f"{path}: not a table of numbers ({str(error).splitlines()[0]})") from None
     if table.size == 0:
@@ -180,7 +182,9 @@ def _load_geometry(path: Path):
     try:
         loaded = trimesh.load(path, process=False)
     except Exception as error:  # trimesh raises many types for unreadable files
-        raise InputError(f"cannot read {path} as a mesh or point cloud ({type(error).__name__}: {error})") from None
+        detail = (str(error).splitlines() or [type(error).__name__])[0]
+        kind = path.suffix[1:].upper()
+        raise InputError(f"cannot read {path} as a mesh or point cloud (damaged or not {kind}: {detail})") from None
     if isinstance(loaded, trimesh.Scene):
         geometries = list(loaded.geometry.values())
         meshes = [g for g in geometries if isinstance(g, trimesh.Trimesh)]

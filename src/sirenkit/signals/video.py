@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from sirenkit.errors import InputError, readable_file
+from sirenkit.resources import require_known, video_file_request
 from sirenkit.signals.grid import axis_extents, grid_coordinates
 from sirenkit.signals.image import box_average
 
@@ -98,8 +99,11 @@ def load_video(path: str | Path, *, max_frames: int | None = None, frame_step: i
         if value is not None and value < 1:
             raise InputError(f"{name} must be at least 1, got {value}")
     path = readable_file(path)
+    require_known(video_file_request(path, max_frames, frame_step, downscale))  # from the stream info
     kept: list[np.ndarray] = []
     try:
+        if not _has_video_stream(path):
+            raise InputError(f"cannot read {path} as a video (it has no video stream)")
         fps = float(iio.immeta(path, plugin="pyav").get("fps") or 0.0)
         for i, frame in enumerate(_frames(path)):
             if max_frames is not None and len(kept) >= max_frames:
@@ -109,13 +113,27 @@ def load_video(path: str | Path, *, max_frames: int | None = None, frame_step: i
     except InputError:
         raise
     except Exception as error:  # pyav and imageio raise many types for undecodable files
-        reason = " ".join(str(error).split()) or type(error).__name__
-        raise InputError(f"cannot read {path} as a video ({reason})") from None
+        raise InputError(f"cannot read {path} as a video ({_reason(error)})") from None
     if not kept:
         raise InputError(f"{path} holds no video frames")
     if not fps > 0:
         raise InputError(f"{path} does not state its frame rate")
     return Video(np.stack(kept), fps / frame_step)
+
+
+def _has_video_stream(path: Path) -> bool:
+    """Whether PyAV opens the file and finds a video stream in it; FFmpeg's error for a file it
+    cannot open (asked before imageio, whose error then names only its plugin)."""
+    import av
+
+    with av.open(str(path)) as container:
+        return bool(container.streams.video)
+
+
+def _reason(error: Exception) -> str:
+    """A decoding error as one line: FFmpeg's reason (without its error number and the file name),
+    else the message, else the exception's type."""
+    return getattr(error, "strerror", None) or " ".join(str(error).split()) or type(error).__name__
 
 
 def _rgb(frame: np.ndarray) -> np.ndarray:

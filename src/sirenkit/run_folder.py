@@ -1,0 +1,194 @@
+"""A run folder: where one fit writes its model, checkpoint, log and outputs, held by one process.
+
+Rules (issue "nothing a user made is ever lost"):
+- one owner: an OS-level advisory lock (`filelock`) on `.sirenkit.lock` for the run's whole
+  life; the OS releases it when the process dies, so a killed run never leaves the folder locked.
+  `.sirenkit.owner` names the process that holds it, for the message a second process gets;
+- no surprise replacement: a new run refuses a folder that holds any file; `overwrite` runs in
+  `.replacing/` inside it and `commit` moves the new files into place only when the new run has
+  its model, so an aborted or failed replacement leaves the previous run as it was;
+- inputs are never outputs: an input file inside the folder is refused before any work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from sirenkit.errors import InputError
+
+LOCK_NAME = ".sirenkit.lock"
+OWNER_NAME = ".sirenkit.owner"
+REPLACING_NAME = ".replacing"
+CHECKPOINT_NAME = "checkpoint.safetensors"
+MODEL_NAME = "model.safetensors"
+METRICS_NAME = "metrics.jsonl"
+BOOKKEEPING = (LOCK_NAME, OWNER_NAME, REPLACING_NAME)
+
+
+def run_files(folder: Path) -> list[str]:
+    """Names of what a folder holds besides the run folder's own bookkeeping, sorted."""
+    if not folder.is_dir():
+        return []
+    return sorted(entry.name for entry in folder.iterdir() if entry.name not in BOOKKEEPING)
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    """(inode, mtime in ns) of a file, None when absent: an atomic replace changes the inode."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+class RunFolder:
+    """The output folder of one fit, locked for the life of a `with` block.
+
+    `work` is where the fit writes: the folder itself, or `.replacing/` inside it for a run that
+    replaces an existing one (`overwrite=True`) until `commit`. `resume=True` continues the
+    checkpoint in the folder (with `overwrite` too: an interrupted replacement's, if one waits in
+    `.replacing/`). `inputs` are the files the run reads; none may lie inside the folder.
+    """
+
+    def __init__(
+        self, path: str | Path, *, resume: bool = False, overwrite: bool = False, inputs: Sequence[str | Path] = ()
+    ) -> None:
+        self.path = Path(path)
+        self.resume = resume
+        self.overwrite = overwrite
+        self.inputs = [Path(p) for p in inputs]
+        self.work = self.path
+        self._lock: FileLock | None = None
+        self._fresh = False
+        self._model_before: tuple[int, int] | None = None
+
+    @property
+    def replacing(self) -> bool:
+        """Whether this run writes beside a previous run it will replace on `commit`."""
+        return self.work != self.path
+
+    def __enter__(self) -> RunFolder:
+        self._refuse_inputs_inside()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputError(f"cannot write to output folder {self.path}: {error.strerror or error}") from None
+        self._acquire()
+        try:
+            self.work = self._choose_work()
+            self._model_before = _file_stamp(self.work / MODEL_NAME)
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        try:
+            if exc_type is not None and self._fresh and not (self.work / CHECKPOINT_NAME).is_file():
+                self._discard()
+        finally:
+            self._release()
+
+    def _discard(self) -> None:
+        """Remove what a new run that failed before its first checkpoint wrote (nothing of a user's)."""
+        if self.replacing:
+            shutil.rmtree(self.work, ignore_errors=True)
+            self.work = self.path
+            return
+        for name in run_files(self.path):
+            target = self.path / name
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+
+    def model_written(self) -> bool:
+        """Whether this run has written its model (the file is new since the folder was opened)."""
+        stamp = _file_stamp(self.work / MODEL_NAME)
+        return stamp is not None and stamp != self._model_before
+
+    def commit(self) -> None:
+        """Put a replacing run's files in place of the previous run's (no-op for a run in place).
+
+        The previous files move aside into `.replacing/.previous` first and are deleted last, so
+        the folder never holds a mix of the two runs' files for longer than the renames take.
+        """
+        if not self.replacing:
+            return
+        previous = self.work / ".previous"
+        previous.mkdir()
+        for name in run_files(self.path):
+            os.replace(self.path / name, previous / name)
+        for name in run_files(self.work):
+            if name != previous.name:
+                os.replace(self.work / name, self.path / name)
+        shutil.rmtree(self.work)
+        self.work = self.path
+
+    def _refuse_inputs_inside(self) -> None:
+        folder = self.path.resolve()
+        for path in self.inputs:
+            if folder in path.resolve().parents:
+                raise InputError(
+                    f"{path} lies inside the output folder {self.path}, which a run writes to; choose another --out"
+                )
+
+    def _acquire(self) -> None:
+        lock = FileLock(self.path / LOCK_NAME, timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise InputError(
+                f"{self.path} is in use by another sirenkit run{self._owner()}; wait for it to end or choose another --out"
+            ) from None
+        except OSError as error:
+            raise InputError(f"cannot write to output folder {self.path}: {error.strerror or error}") from None
+        self._lock = lock
+        owner = json.dumps({"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+        try:
+            (self.path / OWNER_NAME).write_text(owner + "\n")
+        except OSError as error:
+            self._release()
+            raise InputError(f"cannot write to output folder {self.path}: {error.strerror or error}") from None
+
+    def _owner(self) -> str:
+        try:
+            owner = json.loads((self.path / OWNER_NAME).read_text())
+            return f" (process {int(owner['pid'])}, started {owner['started']})"
+        except (OSError, ValueError, KeyError, TypeError):
+            return ""
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            (self.path / OWNER_NAME).unlink(missing_ok=True)
+            self._lock.release()
+            self._lock = None
+
+    def _choose_work(self) -> Path:
+        replacing = self.path / REPLACING_NAME
+        if self.resume:
+            if self.overwrite and (replacing / CHECKPOINT_NAME).is_file():
+                return replacing
+            if (self.path / CHECKPOINT_NAME).is_file():
+                return self.path
+            raise InputError(f"{self.path} holds no checkpoint to resume; start the run without --resume")
+        existing = run_files(self.path)
+        if existing and not self.overwrite:
+            shown = ", ".join(existing[:4]) + (", ..." if len(existing) > 4 else "")
+            raise InputError(
+                f"{self.path} already holds files ({shown}); continue its run with --resume, "
+                "replace it with --overwrite, or choose another --out"
+            )
+        shutil.rmtree(replacing, ignore_errors=True)
+        self._fresh = True
+        if not existing:
+            return self.path
+        replacing.mkdir()
+        return replacing
