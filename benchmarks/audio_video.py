@@ -50,7 +50,13 @@ def audio_mse_at_budgets(
             reached.append(audio_mse(audio.samples, render_audio(representation, device=device)[0]))
 
     config = FitConfig(
-        steps=10**9, lr=lr, schedule=schedule, max_seconds=max(budgets), checkpoint_every=0, log_every=100
+        steps=10**9,
+        lr=lr,
+        schedule=schedule,
+        max_seconds=max(budgets),
+        checkpoint_every=0,
+        log_every=100,
+        retain_memory=True,
     )
     outcome = fit_audio(
         audio, FieldConfig(model=model), config, batch=batch, device=device, quiet=True, on_step=measure
@@ -69,7 +75,15 @@ def video_psnr(
     from sirenkit.signals import load_video
 
     video = load_video(SHARED / "video/bikes.mp4", max_frames=frames, downscale=downscale)
-    config = FitConfig(steps=10**9, lr=lr, schedule=schedule, max_seconds=seconds, checkpoint_every=0, log_every=100)
+    config = FitConfig(
+        steps=10**9,
+        lr=lr,
+        schedule=schedule,
+        max_seconds=seconds,
+        checkpoint_every=0,
+        log_every=100,
+        retain_memory=True,
+    )
     outcome = fit_video(video, FieldConfig(model=model), config, batch=VIDEO_BATCH, device=device, quiet=True)
     return outcome.mean_psnr, outcome.result.steps, video.shape
 

@@ -8,8 +8,8 @@ supervised on the Laplacian, (c) one training step supervised on the gradient (A
 five paths:
 - forward: sirenkit's field, its fused forward-mode jet (`calculus.jet(method="forward")`),
   with the sine layers' elementwise terms in compiled kernels where the training path uses them
-  (SIRENKIT_COMPILE=auto, on a CPU; compiling happens in the warm-up run);
-- forward-eager: the same with SIRENKIT_COMPILE=off (PyTorch's eager operations only);
+  (`calculus.Compiler("auto")`, which compiles on a CPU; compiling happens in the warm-up run);
+- forward-eager: the same with `Compiler("off")` (PyTorch's eager operations only);
 - autograd: sirenkit's field, the reference path (reverse mode with create_graph, one backward
   per input dimension for the Laplacian);
 - official: the official code's method on siren-pytorch's `SirenNet` (sin(ω0 (W x + b)) per
@@ -43,8 +43,6 @@ import statistics
 import subprocess
 import sys
 import time
-
-from sirenkit.calculus import COMPILE_VARIABLE
 
 TASKS = {
     "eval": "(a) value + gradient + Laplacian",
@@ -84,7 +82,7 @@ def worker(task: str, path: str, device_name: str) -> dict:
     import skimage.transform
     import torch
 
-    from sirenkit.calculus import compiled_kernels_enabled, jet
+    from sirenkit.calculus import Compiler, jet
     from sirenkit.fields import FieldConfig, build_field
     from sirenkit.fit import retain_freed_memory
     from sirenkit.signals import discrete_laplacian, grid_coordinates, sobel_gradient
@@ -99,6 +97,7 @@ def worker(task: str, path: str, device_name: str) -> dict:
     else:
         field = build_field(FieldConfig(width=256, depth=3, in_dim=2, out_dim=1), seed=0).to(device)
         method = path.removesuffix("-eager")
+    compiler = Compiler("off" if path.endswith("-eager") else "auto")
     x = grid_coordinates((256, 256)).to(device)
     target_gradient = torch.from_numpy(sobel_gradient(pixels).reshape(-1, 1, 2).astype(np.float32)).to(device)
     target_laplacian = torch.from_numpy(discrete_laplacian(pixels).reshape(-1, 1).astype(np.float32)).to(device)
@@ -108,16 +107,18 @@ def worker(task: str, path: str, device_name: str) -> dict:
         if task == "eval":
             if method == "forward":
                 with torch.no_grad():
-                    jet(field, x, order=2, method=method)
+                    jet(field, x, order=2, method=method, compiler=compiler)
             else:
-                result = jet(field, x, order=2, method=method)
+                result = jet(field, x, order=2, method=method, compiler=compiler)
                 result.laplacian.detach()
             return
         optimizer.zero_grad(set_to_none=True)
         if task == "laplacian_step":
-            loss = (jet(field, x, order=2, method=method).laplacian - target_laplacian).square().mean()
+            loss = (
+                (jet(field, x, order=2, method=method, compiler=compiler).laplacian - target_laplacian).square().mean()
+            )
         else:
-            loss = (jet(field, x, order=1, method=method).gradient - target_gradient).square().mean()
+            loss = (jet(field, x, order=1, method=method, compiler=compiler).gradient - target_gradient).square().mean()
         loss.backward()
         optimizer.step()
 
@@ -145,13 +146,12 @@ def worker(task: str, path: str, device_name: str) -> dict:
         synchronized_run()  # warm-up: compiling, first-touch page faults and one-time allocations
         seconds = timed_runs()
         peak_mb = peak_rss_mb() - before
-    return {"seconds": seconds, "peak_mb": peak_mb, "compiled": compiled_kernels_enabled(device, x.shape[0])}
+    return {"seconds": seconds, "peak_mb": peak_mb, "compiled": compiler.active(device, x.shape[0])}
 
 
 def run_worker(task: str, path: str, device: str) -> dict:
-    env = {**os.environ, COMPILE_VARIABLE: "off"} if path.endswith("-eager") else None
     done = subprocess.run(
-        [sys.executable, __file__, "--worker", task, path, device], capture_output=True, text=True, check=False, env=env
+        [sys.executable, __file__, "--worker", task, path, device], capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         raise SystemExit(f"worker {task} {path} failed:\n{done.stderr}")
@@ -191,7 +191,7 @@ def main() -> None:
             for p in PATHS:
                 runs[p].append(run_worker(task, p, device))
         if task != "eval" and not all(r["compiled"] for r in runs["forward"]):
-            print(f"  ({label}: the forward path ran the eager kernels; {COMPILE_VARIABLE} or compiling failed)")
+            print(f"  ({label}: the forward path ran the eager kernels; compiling failed)")
         seconds = {p: statistics.median(r["seconds"] for r in runs[p]) for p in PATHS}
         peak = {p: statistics.median(r["peak_mb"] for r in runs[p]) for p in PATHS}
         medians[task] = seconds, peak

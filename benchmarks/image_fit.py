@@ -62,7 +62,7 @@ def worker_sirenkit(model: str, steps: int, precision: str) -> dict:
     from sirenkit.signals import image_from_array
 
     image = image_from_array(camera256())
-    config = FitConfig(steps=steps, lr=1e-4, precision=precision, checkpoint_every=0)
+    config = FitConfig(steps=steps, lr=1e-4, precision=precision, checkpoint_every=0, retain_memory=True)
     outcome = fit_image(image, FieldConfig(model=model, width=256, depth=3), config, quiet=True)
     seconds = [0.0] + [row["seconds"] for row in outcome.result.history]
     return {

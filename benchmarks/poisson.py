@@ -98,7 +98,14 @@ def main() -> None:
     image = camera(args.size, args.crop)
     device = resolve_device(args.device)
     budget = None if args.minutes is None else args.minutes * 60
-    fit_config = FitConfig(steps=args.steps, lr=args.lr, schedule=args.schedule, max_seconds=budget, checkpoint_every=0)
+    fit_config = FitConfig(
+        steps=args.steps,
+        lr=args.lr,
+        schedule=args.schedule,
+        max_seconds=budget,
+        checkpoint_every=0,
+        retain_memory=True,
+    )
     anchored_models = {m for m in args.anchored_models.split(",") if m}
 
     def reconstruct(model: str, source: str, anchor: str | None):

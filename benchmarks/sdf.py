@@ -49,7 +49,13 @@ def fit_worker(shape: str, model: str, run_dir: Path, args: argparse.Namespace) 
     points = load_oriented_points(path, samples=args.points, seed=0)
     reference = load_oriented_points(path, samples=args.points, seed=1)
     fit_config = FitConfig(
-        steps=10**9, lr=1e-4, max_seconds=args.minutes * 60, checkpoint_every=0, log_every=100, seed=0
+        steps=10**9,
+        lr=1e-4,
+        max_seconds=args.minutes * 60,
+        checkpoint_every=0,
+        log_every=100,
+        seed=0,
+        retain_memory=True,
     )
     outcome = fit_sdf(
         points,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from PIL import Image as PILImage
 from safetensors.torch import save_file
 
 from conftest import run_cli
-from sirenkit.cli import main
+from sirenkit.cli import build_parser, main
 
 
 @pytest.fixture
@@ -155,3 +157,34 @@ def test_bad_checkpoint_gives_one_clear_line_and_exit_2(case, tmp_path, capsys):
 def test_bad_render_size(fitted, capsys):
     assert main(["render", str(fitted / "model.safetensors"), "--size", "big"]) == 2
     assert "--size must look like" in capsys.readouterr().err
+
+
+def fit_commands(parser) -> list:
+    """Every (sub)command parser that takes the fit loop's options (those with --retain-memory)."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += fit_commands(sub)
+        elif action.dest == "retain_memory":
+            found.append(parser)
+    return found
+
+
+def test_every_fit_command_tunes_the_allocator_while_the_library_does_not_unless_asked():
+    from sirenkit.fit import FitConfig
+
+    assert FitConfig().retain_memory is False
+    commands = fit_commands(build_parser())
+    assert len(commands) >= 7
+    for command in commands:
+        assert command.get_default("retain_memory") is True, command.prog
+
+
+def test_main_leaves_the_warning_display_as_it_found_it(tmp_path, capsys):
+    before = warnings.showwarning
+    code, _ = run_cli(["render", str(tmp_path / "missing.safetensors"), "--out", str(tmp_path / "x.png")], capsys)
+    assert code == 2 and warnings.showwarning is before
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert warnings.showwarning is before

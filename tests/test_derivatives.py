@@ -127,3 +127,15 @@ def test_compare_refuses_unknown_models_and_snapshots_past_the_end(fitted_cli, c
     assert "unknown model" in capsys.readouterr().err
     assert main(["compare", "image", image, "--out", str(tmp_path), "--steps", "5", "--snapshots", "9"]) == 2
     assert "snapshot steps" in capsys.readouterr().err
+
+
+def test_field_derivatives_leave_each_parameter_as_trainable_as_it_was(camera64):
+    outcome = fit_image(camera64, FieldConfig(width=8, depth=1), FitConfig(steps=1, **PAPER), quiet=True)
+    representation = outcome.result.representation
+    field_ = representation.field
+    field_.head.weight.requires_grad_(False)
+    flags = [p.requires_grad for p in field_.parameters()]
+    for method in ("auto", "autograd"):
+        field_derivatives(representation, (4, 4), method=method)
+        assert [p.requires_grad for p in field_.parameters()] == flags
+    assert flags.count(False) == 1

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sirenkit.errors import InputError
-from sirenkit.fields import FieldConfig
+from sirenkit.fields import FieldConfig, build_field
 from sirenkit.fit import CHECKPOINT_NAME, FitConfig, TrainingDiverged, fit
 from sirenkit.problems import PointSet, fitting_problem
 from sirenkit.recipes.image import fit_image, render_image
@@ -85,9 +85,7 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(camera64, tmp_path, m
     from sirenkit.recipes import image as recipe
 
     config_full = recipe.image_field_config(camera64, field_config)
-    rep = Representation(
-        recipe.build_field(config_full, seed=config.seed), config_full, recipe.signal_metadata(camera64)
-    )
+    rep = Representation(build_field(config_full, seed=config.seed), config_full, recipe.signal_metadata(camera64))
     problem = fitting_problem(PointSet(camera64.coordinates(), {"target": camera64.values()}), points=batch)
     with pytest.raises(Killed):
         fit(rep, problem, config, run_dir=run_dir, quiet=True, on_step=kill_at_8)
@@ -133,3 +131,27 @@ def test_wall_clock_budget_ends_the_run_with_a_checkpoint(camera64, tmp_path):
     assert load_train_state(tmp_path / CHECKPOINT_NAME).step == 1
     with pytest.raises(InputError, match="max-seconds"):
         FitConfig(max_seconds=0)
+
+
+class RecordingCompilers:
+    """A problem that records the compile mode of the compiler the fit hands it at each step."""
+
+    def __init__(self, problem) -> None:
+        self.problem, self.modes = problem, []
+
+    def losses(self, field_, generator, device, compiler):
+        self.modes.append(compiler.mode)
+        return self.problem.losses(field_, generator, device, compiler)
+
+
+@pytest.mark.parametrize("mode", ["auto", "on", "off"])
+def test_the_fit_runs_its_problem_with_a_compiler_of_the_configured_mode(camera64, mode):
+    field_config = FieldConfig(width=8, depth=1, in_dim=2, out_dim=1)
+    rep = Representation(build_field(field_config), field_config, {"kind": "image"})
+    problem = RecordingCompilers(
+        fitting_problem(PointSet(camera64.coordinates(), {"target": camera64.values()}), points=16)
+    )
+    fit(rep, problem, FitConfig(steps=2, checkpoint_every=0, compile=mode), quiet=True)
+    assert problem.modes == [mode, mode]
+    with pytest.raises(InputError, match="unknown compile mode 'fast'"):
+        FitConfig(compile="fast")

@@ -7,14 +7,15 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image as PILImage
 
 from conftest import run_cli
-from sirenkit import calculus
-from sirenkit.cli import main
+from sirenkit.cli import COMPILE_VARIABLE, main
 from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig
 from sirenkit.fit import FitConfig
+from sirenkit.problems import Problem
 from sirenkit.recipes.poisson import BlendConfig, PoissonConfig, blend_images, reconstruct_image
 from sirenkit.signals import Image, image_from_array, load_image
 
@@ -198,7 +199,7 @@ def poisson_args(tmp_path, camera_small) -> list[str]:
 
 
 def test_a_bad_compile_setting_gives_one_clear_line_and_no_output(tmp_path, camera_small, capsys, monkeypatch):
-    monkeypatch.setenv(calculus.COMPILE_VARIABLE, "fast")
+    monkeypatch.setenv(COMPILE_VARIABLE, "fast")
     code, err = run_cli(poisson_args(tmp_path, camera_small), capsys)
     assert code == 2
     assert err.count("\n") == 1 and "SIRENKIT_COMPILE=fast: choose one of auto, on, off" in err, err
@@ -209,15 +210,14 @@ def test_a_bad_compile_setting_gives_one_clear_line_and_no_output(tmp_path, came
 def test_a_failed_compile_is_one_warning_line_and_the_command_still_succeeds(
     tmp_path, camera_small, capsys, monkeypatch
 ):
-    def without_compiler(kernel):
+    def without_compiler(kernel, **options):
         def call(*args):
             raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
 
         return call
 
-    monkeypatch.setattr(calculus, "_compiled", without_compiler)
-    monkeypatch.setattr(calculus, "_compile_failure", None)
-    monkeypatch.setenv(calculus.COMPILE_VARIABLE, "on")
+    monkeypatch.setattr(torch, "compile", without_compiler)
+    monkeypatch.setenv(COMPILE_VARIABLE, "on")
     code, err = run_cli(poisson_args(tmp_path, camera_small), capsys)
     assert code == 0
     assert err == (
@@ -225,3 +225,24 @@ def test_a_failed_compile_is_one_warning_line_and_the_command_still_succeeds(
         "sirenkit runs the eager kernels (set SIRENKIT_COMPILE=off to skip trying)\n"
     )
     assert (tmp_path / "out" / "reconstruction.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(("setting", "mode"), [(None, "auto"), (" OFF ", "off")])
+def test_the_compile_setting_reaches_the_fit_as_its_compile_mode(
+    setting, mode, tmp_path, camera_small, capsys, monkeypatch
+):
+    modes = []
+    losses = Problem.losses
+
+    def recording(self, field_, generator, device="cpu", compiler=None):
+        modes.append(compiler.mode)
+        return losses(self, field_, generator, device, compiler)
+
+    monkeypatch.setattr(Problem, "losses", recording)
+    if setting is None:
+        monkeypatch.delenv(COMPILE_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(COMPILE_VARIABLE, setting)
+    code, err = run_cli(poisson_args(tmp_path, camera_small), capsys)
+    assert code == 0, err
+    assert modes == [mode, mode]

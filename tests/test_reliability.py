@@ -225,9 +225,9 @@ class NaNAt:
     def __init__(self, problem, calls: set[int] | None) -> None:
         self.problem, self.calls, self.count = problem, calls, 0
 
-    def losses(self, field_, generator, device):
+    def losses(self, field_, generator, device, compiler):
         self.count += 1
-        terms = self.problem.losses(field_, generator, device)
+        terms = self.problem.losses(field_, generator, device, compiler)
         if self.calls is None or self.count in self.calls:
             terms["fit"] = terms["fit"] * torch.nan
         return terms

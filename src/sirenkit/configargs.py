@@ -37,14 +37,16 @@ def add_config_options(
     defaults: dict[str, Any] | None = None,
     choices: dict[str, list[str]] | None = None,
 ) -> None:
-    """Add one --option per field of dataclass `cls` (except `skip`), with the field's docstring as help."""
+    """Add one --option per field of dataclass `cls`, with the field's docstring as help; not for
+    the fields in `skip` nor those whose metadata says `option: False` (settings the command line
+    takes from elsewhere, such as the environment)."""
     defaults = defaults or {}
     choices = choices or {}
     docs = attribute_docs(cls)
     hints = typing.get_type_hints(cls)
     group = parser.add_argument_group(cls.__name__)
     for f in fields(cls):
-        if f.name in skip:
+        if f.name in skip or not f.metadata.get("option", True):
             continue
         default = defaults.get(f.name, f.default if f.default is not MISSING else None)
         flag = "--" + f.name.replace("_", "-")

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import torch
 
+from sirenkit.calculus import COMPILE_MODES, CompileMode, Compiler
 from sirenkit.errors import InputError
 from sirenkit.problems import Problem
 from sirenkit.run_folder import CHECKPOINT_NAME, METRICS_NAME, MODEL_NAME
@@ -32,8 +33,9 @@ from sirenkit.store import (
     strict_json,
 )
 
-RESUMABLE_SETTINGS = ("steps", "max_seconds", "checkpoint_every", "checkpoint_seconds")
-"""Fit settings a resume may change (what a resume is for: a longer run, other checkpoint times);
+RESUMABLE_SETTINGS = ("steps", "max_seconds", "checkpoint_every", "checkpoint_seconds", "compile")
+"""Fit settings a resume may change (what a resume is for: a longer run, other checkpoint times,
+and how the kernels run, which does not change what is computed);
 the change is stated when the run resumes. A change to any other setting is refused."""
 SNAPSHOT_EVERY = 50
 """Steps between the in-memory copies of the last finite state that a divergence rolls back to."""
@@ -71,9 +73,14 @@ class FitConfig:
     """Wall-clock budget: stop after the first step that ends past this many seconds (counting
     the time before a --resume); the run then ends as if `steps` had been reached, and a cosine
     schedule decays over this budget when it runs out before `steps`."""
-    retain_memory: bool = True
+    retain_memory: bool = False
     """Keep freed activation buffers in the process heap (glibc mallopt) instead of returning them
-    to the OS each step; this removes page-fault time, about half of a CPU step. Process-wide."""
+    to the OS each step, which saves faulting them in again the next step. It tunes the allocator
+    of the whole process, so it is opt-in: off in the library, on in the command line."""
+    compile: CompileMode = field(default="auto", metadata={"option": False})
+    """How the training path's derivative kernels run (`sirenkit.calculus.Compiler`): auto
+    (compiled on a CPU for jets of at least 8,192 points), on, or off. The command line takes it
+    from the environment variable SIRENKIT_COMPILE, not from an option."""
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -94,6 +101,8 @@ class FitConfig:
             raise InputError(f"checkpoint-seconds must be 0 or more, got {self.checkpoint_seconds}")
         if self.max_rollbacks < 0:
             raise InputError(f"max-rollbacks must be 0 or more, got {self.max_rollbacks}")
+        if self.compile not in COMPILE_MODES:
+            raise InputError(f"unknown compile mode {self.compile!r}; choose one of {', '.join(COMPILE_MODES)}")
 
     def lr_at(self, step: int, seconds: float = 0.0) -> float:
         """Learning rate of step `step` (1-based) begun `seconds` into the run. The cosine decays over
@@ -133,6 +142,15 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     steps: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """What every summary.json says of the fit: model, steps, seconds, parameters."""
+        return {
+            "model": self.representation.config.model,
+            "steps": self.steps,
+            "seconds": round(self.seconds, 3),
+            "parameters": sum(p.numel() for p in self.representation.field.parameters()),
+        }
 
 
 LiveMetrics = Callable[[dict[str, float]], dict[str, float]]
@@ -204,6 +222,7 @@ def fit(
     field_ = representation.field.to(device)
     optimizer = torch.optim.Adam(field_.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
+    compiler = Compiler(config.compile)
     progress = _Progress()
     if resume:
         if run_dir is None:
@@ -239,7 +258,7 @@ def fit(
                     group["lr"] = lr
                 optimizer.zero_grad(set_to_none=True)
                 with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                    terms = problem.losses(field_, generator, device)
+                    terms = problem.losses(field_, generator, device, compiler)
                 loss = sum(terms.values())
                 if not torch.isfinite(loss):
                     finite.restore(field_, optimizer, progress)

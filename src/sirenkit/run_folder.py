@@ -91,13 +91,16 @@ class RunFolder:
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
         try:
-            if exc_type is not None and self._fresh and not (self.work / CHECKPOINT_NAME).is_file():
+            if exc_type is not None and self._fresh and not self._saved_anything():
                 self._discard()
         finally:
             self._release()
 
+    def _saved_anything(self) -> bool:
+        return (self.work / CHECKPOINT_NAME).is_file() or self.model_written()
+
     def _discard(self) -> None:
-        """Remove what a new run that failed before its first checkpoint wrote (nothing of a user's)."""
+        """Remove what a new run that failed before its first checkpoint or model wrote (nothing of a user's)."""
         if self.replacing:
             shutil.rmtree(self.work, ignore_errors=True)
             self.work = self.path

@@ -5,18 +5,23 @@ Each kind of signal registers its commands from its own module (`cli/image.py`, 
 
 from __future__ import annotations
 
+import argparse
+import os
 import signal
 import sys
 import threading
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
-from sirenkit.calculus import compile_mode
-from sirenkit.cli import audio, derivatives, image, poisson, sdf, video
+from sirenkit.calculus import COMPILE_MODES, CompileMode
+from sirenkit.cli import audio, derivatives, image, poisson, sdf, video, volume
 from sirenkit.cli.common import Parser, RunStopped, describe_os_error
 from sirenkit.errors import InputError
 
-COMMAND_MODULES = [image, derivatives, audio, video, sdf, poisson]
+COMMAND_MODULES = [image, derivatives, audio, video, volume, sdf, poisson]
+COMPILE_VARIABLE = "SIRENKIT_COMPILE"
+"""The environment variable that sets `FitConfig.compile` for every fit command."""
 
 
 def build_parser() -> Parser:
@@ -44,15 +49,28 @@ def _terminate(number: int, frame: Any) -> None:
     raise Terminated
 
 
+def compile_mode(environ: Mapping[str, str]) -> CompileMode:
+    """SIRENKIT_COMPILE as one of COMPILE_MODES (unset or empty: auto); InputError otherwise."""
+    mode = environ.get(COMPILE_VARIABLE, "").strip().lower() or "auto"
+    if mode not in COMPILE_MODES:
+        raise InputError(f"{COMPILE_VARIABLE}={mode}: choose one of {', '.join(COMPILE_MODES)}")
+    return mode
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; bad input ends with one line on stderr and exit code 2, an interrupt with
-    what was saved and 130 (SIGINT) or 143 (SIGTERM)."""
-    warnings.showwarning = print_warning
-    args = build_parser().parse_args(argv)
+    what was saved and 130 (SIGINT) or 143 (SIGTERM). While it runs, warnings show as one line on
+    stderr (`print_warning`); the display is restored when it returns."""
+    with warnings.catch_warnings():
+        warnings.showwarning = print_warning
+        return _run(build_parser().parse_args(argv))
+
+
+def _run(args: argparse.Namespace) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
-        compile_mode()  # a bad SIRENKIT_COMPILE is refused before anything is written
+        args.compile = compile_mode(os.environ)  # for FitConfig; a bad value is refused before any work
         args.run(args)
     except RunStopped as stop:
         print(f"sirenkit: {stop}", file=sys.stderr)

@@ -12,7 +12,7 @@ from sirenkit.fit import FitConfig
 from sirenkit.outputs.metrics import format_metric
 from sirenkit.store import Representation
 
-AUDIO_FIT_DEFAULTS = {"steps": 2000, "lr": 1e-4, "schedule": "cosine", "precision": "fp32"}
+AUDIO_FIT_DEFAULTS = {"steps": 2000, "lr": 1e-4, "schedule": "cosine", "precision": "fp32", "retain_memory": True}
 """`sirenkit fit audio` defaults (benchmarks/audio_video.py measures them on the paper's clips)."""
 AUDIO_BATCH = 16384
 """Random samples per step by default (5% of the paper's Bach clip)."""

@@ -17,8 +17,8 @@ from sirenkit.fit import FitInterrupted, TrainingDiverged
 from sirenkit.run_folder import MODEL_NAME, RunFolder
 
 Outcome = TypeVar("Outcome")
-NOT_SETTINGS = frozenset({"out", "resume", "overwrite", "quiet", "device", "run", "command", "kind"})
-"""Parsed options that say where and how a run is shown or kept, not what it computes."""
+NOT_SETTINGS = frozenset({"out", "resume", "overwrite", "quiet", "device", "compile", "run", "command", "kind"})
+"""Parsed options that say where and how a run is shown, kept or run, not what it computes."""
 
 
 class Parser(argparse.ArgumentParser):

@@ -22,7 +22,7 @@ from sirenkit.fit import FitConfig
 from sirenkit.outputs.metrics import format_metric
 
 COMPARE_MODELS = "siren,relu,tanh,relu-pe"
-COMPARE_FIT_DEFAULTS = {"steps": 300, "lr": 1e-4, "schedule": "constant", "precision": "auto"}
+COMPARE_FIT_DEFAULTS = {"steps": 300, "lr": 1e-4, "schedule": "constant", "precision": "auto", "retain_memory": True}
 """The paper's image settings: faster schedules fit the pixels sooner but leave the field free to
 oscillate between them, and its derivatives then stop resembling the data's."""
 TABLE_COLUMNS = (

@@ -19,7 +19,7 @@ from sirenkit.fit import FitConfig
 from sirenkit.outputs.metrics import format_metric
 from sirenkit.store import Representation
 
-IMAGE_FIT_DEFAULTS = {"steps": 2000, "lr": 1e-3, "schedule": "cosine", "precision": "auto"}
+IMAGE_FIT_DEFAULTS = {"steps": 2000, "lr": 1e-3, "schedule": "cosine", "precision": "auto", "retain_memory": True}
 """`sirenkit fit image` defaults: the fastest stable settings we measured (benchmarks/image_fit.py)."""
 IMAGE_BATCH = 8192
 """Random pixels per step by default. On the 256² camera (lr 1e-3, cosine) a step on 8,192
@@ -42,18 +42,21 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
     image.set_defaults(run=run_fit_image)
 
     render = commands.add_parser(
-        "render", help="render a fitted image, sound or video at any size, rate or frame count"
+        "render", help="render a fitted image, sound, video or volume at any size, rate or frame count"
     )
     render.add_argument("checkpoint", type=Path, help="a model.safetensors written by `sirenkit fit`")
-    render.add_argument("--size", help="image or video frame size WxH, e.g. 2048x2048 (default: the source size)")
+    render.add_argument(
+        "--size", help="image or video frame size WxH, e.g. 2048x2048, or volume size WxHxD (default: the source size)"
+    )
     render.add_argument("--rate", type=int, help="audio: sample rate in Hz (default: the source rate)")
     render.add_argument("--frames", type=int, help="video: frame count over the clip's span (default: the source's)")
     render.add_argument("--fps", type=float, help="video: frame rate (default: keeps the clip's duration)")
     render.add_argument(
         "--out",
         type=Path,
-        help="output file: .png, .jpg, .jpeg or .webp for an image, .wav or .flac for audio, .mp4 for video "
-        "(default: render_WxH.png, render_RATEHz.wav or render_WxHxT.mp4 beside the checkpoint)",
+        help="output file: .png, .jpg, .jpeg or .webp for an image, .wav or .flac for audio, .mp4 for video, "
+        ".npy (the grid) or .png (middle slices) for a volume "
+        "(default: render_WxH.png, render_RATEHz.wav, render_WxHxT.mp4 or render_WxHxD.npy beside the checkpoint)",
     )
     add_device_option(render)
     render.set_defaults(run=run_render)
@@ -80,24 +83,26 @@ def run_fit_image(args: argparse.Namespace) -> None:
 
 
 def run_render(args: argparse.Namespace) -> None:
+    """Render a checkpoint of any kind with its kind's renderer (`RENDERERS`)."""
+    from sirenkit.cli.audio import render_audio_file
+    from sirenkit.cli.video import render_video_file
+    from sirenkit.cli.volume import VOLUME_FORMATS, render_volume_file
     from sirenkit.outputs.audio import AUDIO_FORMATS
     from sirenkit.outputs.files import IMAGE_FORMATS, output_format
     from sirenkit.outputs.video import VIDEO_FORMATS
+    from sirenkit.recipes.kind import kind_name
     from sirenkit.store import load_representation
 
+    renderers = {
+        "image": render_image_file,
+        "audio": render_audio_file,
+        "video": render_video_file,
+        "volume": render_volume_file,
+    }
     if args.out is not None:  # an unknown format is refused before the checkpoint is read
-        output_format(args.out, {**IMAGE_FORMATS, **AUDIO_FORMATS, **VIDEO_FORMATS}, "render")
+        output_format(args.out, {**IMAGE_FORMATS, **AUDIO_FORMATS, **VIDEO_FORMATS, **VOLUME_FORMATS}, "render")
     representation = load_representation(args.checkpoint)
-    kind = representation.signal.get("kind")
-    if kind == "audio":
-        from sirenkit.cli.audio import render_audio_file
-
-        return render_audio_file(args, representation)
-    if kind == "video":
-        from sirenkit.cli.video import render_video_file
-
-        return render_video_file(args, representation)
-    render_image_file(args, representation)
+    renderers[kind_name(representation, *renderers)](args, representation)
 
 
 def render_image_file(args: argparse.Namespace, representation: Representation) -> None:

@@ -13,7 +13,7 @@ from sirenkit.outputs.metrics import format_metric
 from sirenkit.problems.gradient_domain import ANCHORS, BLEND_ANCHORS, SOURCES
 from sirenkit.recipes.poisson import BlendConfig, PoissonConfig
 
-POISSON_FIT_DEFAULTS = {"steps": 1000, "lr": 1e-4, "schedule": "cosine"}
+POISSON_FIT_DEFAULTS = {"steps": 1000, "lr": 1e-4, "schedule": "cosine", "retain_memory": True}
 """`sirenkit poisson` and `sirenkit blend` defaults: Adam at the paper's 1e-4 with cosine decay,
 fp32 (the FitConfig default), as the supervision is on derivatives. With the default width (256)
 on the 256² camera from gradients (8,192 random pixels per step, 40 s), lr 1e-4 reached 18.8 dB,

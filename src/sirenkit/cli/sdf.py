@@ -16,7 +16,7 @@ from sirenkit.outputs.sphere_trace import UP_AXES
 from sirenkit.problems.sdf import SDFConfig
 from sirenkit.signals.points import DEFAULT_SURFACE_SAMPLES
 
-SDF_FIT_DEFAULTS = {"steps": 3000, "lr": 1e-4, "schedule": "cosine", "precision": "fp32"}
+SDF_FIT_DEFAULTS = {"steps": 3000, "lr": 1e-4, "schedule": "cosine", "precision": "fp32", "retain_memory": True}
 """`sirenkit fit sdf` defaults: the official Adam lr 1e-4, cosine decay; benchmarks/sdf.py measures
 what a budget of steps gives on the bunny and Spot."""
 

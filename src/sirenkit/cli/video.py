@@ -13,7 +13,7 @@ from sirenkit.outputs.metrics import format_metric
 from sirenkit.signals.video import DEFAULT_TIME_EXTENT
 from sirenkit.store import Representation
 
-VIDEO_FIT_DEFAULTS = {"steps": 1000, "lr": 1e-4, "schedule": "cosine", "precision": "auto"}
+VIDEO_FIT_DEFAULTS = {"steps": 1000, "lr": 1e-4, "schedule": "cosine", "precision": "auto", "retain_memory": True}
 """`sirenkit fit video` defaults: the official code's Adam lr 1e-4, decayed; bf16 where native."""
 VIDEO_BATCH = 16384
 """Random voxels per step by default (the official code draws 0.38% of the voxels; a clip

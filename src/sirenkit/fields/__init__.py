@@ -4,7 +4,7 @@ from sirenkit.fields import baselines, siren  # noqa: F401  (register the builde
 from sirenkit.fields.activations import Activation, ReLU, Sine, Tanh
 from sirenkit.fields.config import FIELD_BUILDERS, FieldConfig, build_field, register_field
 from sirenkit.fields.encodings import Encoding, Identity, Sinusoidal, gaussian_fourier, nyquist_frequencies, positional
-from sirenkit.fields.mlp import Dense, MLPField
+from sirenkit.fields.mlp import Dense, MLPField, frozen
 from sirenkit.fields.siren import siren_init_
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "Sinusoidal",
     "Tanh",
     "build_field",
+    "frozen",
     "gaussian_fourier",
     "nyquist_frequencies",
     "positional",

@@ -6,6 +6,8 @@ Shapes: coordinates x are (..., in_dim) — (N, d) or (B, N, d) — and Φ(x) is
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -91,3 +93,16 @@ def init_default_bias_(layer: Dense, generator: torch.Generator | None) -> None:
     bound = 1 / math.sqrt(layer.in_dim)
     with torch.no_grad():
         layer.bias.uniform_(-bound, bound, generator=generator)
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[nn.Module]:
+    """The module with every parameter's requires_grad off inside the block; each parameter's flag
+    is restored as it was (a parameter frozen before stays frozen)."""
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)

@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 import torch
 from torch import Tensor
 
-from sirenkit.calculus import Jet, jet
+from sirenkit.calculus import Compiler, Jet, jet
 
 Need = Literal["value", "gradient", "laplacian"]
 Norm = Literal["l2", "l1"]
@@ -82,10 +82,17 @@ class Constraint:
         return self.weight * penalty.mean()
 
 
-def evaluate(field_: torch.nn.Module, batch: Batch, needs: frozenset[Need], method: str = "auto") -> Evaluation:
-    """The field's value and the derivatives in `needs` at the batch's points."""
+def evaluate(
+    field_: torch.nn.Module,
+    batch: Batch,
+    needs: frozenset[Need],
+    method: str = "auto",
+    compiler: Compiler | None = None,
+) -> Evaluation:
+    """The field's value and the derivatives in `needs` at the batch's points (`method` and
+    `compiler` as in `sirenkit.calculus.jet`)."""
     order = 2 if "laplacian" in needs else 1 if "gradient" in needs else 0
-    return Evaluation(batch.x, jet(field_, batch.x, order=order, method=method), batch.data)
+    return Evaluation(batch.x, jet(field_, batch.x, order=order, method=method, compiler=compiler), batch.data)
 
 
 @dataclass
@@ -106,8 +113,14 @@ class Problem:
         return frozenset().union(*(c.needs for c in self.constraints))
 
     def losses(
-        self, field_: torch.nn.Module, generator: torch.Generator, device: torch.device | str = "cpu"
+        self,
+        field_: torch.nn.Module,
+        generator: torch.Generator,
+        device: torch.device | str = "cpu",
+        compiler: Compiler | None = None,
     ) -> dict[str, Tensor]:
+        """One loss per constraint, by name; `compiler` runs the derivative kernels (see
+        `sirenkit.calculus.jet`; None: eager)."""
         groups: dict[tuple[int, int | None], list[Constraint]] = {}
         for c in self.constraints:
             groups.setdefault((id(c.domain), c.points), []).append(c)
@@ -117,7 +130,7 @@ class Problem:
             batch = first.domain.sample(first.points, generator)
             batch = Batch(batch.x.to(device), {k: v.to(device) for k, v in batch.data.items()})
             needs = frozenset().union(*(c.needs for c in members))
-            ev = evaluate(field_, batch, needs, self.derivative_method)
+            ev = evaluate(field_, batch, needs, self.derivative_method, compiler)
             for c in members:
                 out[c.name] = c.loss(ev)
         return {c.name: out[c.name] for c in self.constraints}

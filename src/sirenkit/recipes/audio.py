@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from sirenkit.errors import InputError
-from sirenkit.fields import FieldConfig, build_field, nyquist_frequencies
-from sirenkit.fit import FitConfig, FitResult, fit
+from sirenkit.fields import FieldConfig, nyquist_frequencies
+from sirenkit.fit import FitConfig, FitResult, LiveMetrics
 from sirenkit.outputs import evaluate_grid, plot_curve, write_json
 from sirenkit.outputs.audio import audio_mse, plot_audio, snr_db, snr_from_power, write_wav
-from sirenkit.problems import PointSet, fitting_problem
-from sirenkit.resources import audio_render_request, check_fit, point_bytes
+from sirenkit.problems import PointSet, Problem, fitting_problem
+from sirenkit.recipes.kind import fit_signal, kind_name, register_kind
+from sirenkit.resources import Request, audio_render_request, point_bytes, training_request
 from sirenkit.signals.audio import Audio, first_layer_omega0
 from sirenkit.store import Representation
 
@@ -64,8 +65,7 @@ def render_length(representation: Representation, rate: int | None = None) -> tu
     """(samples per channel, rate) of a render at `rate` Hz (the source rate by default), keeping the
     clip's duration; InputError for a checkpoint that is not audio's or a rate under 1 Hz."""
     signal = representation.signal
-    if signal.get("kind") != "audio":
-        raise InputError(f"this checkpoint represents a {signal.get('kind', 'unknown')} signal, not audio")
+    kind_name(representation, "audio")
     rate = int(signal["rate"]) if rate is None else rate
     if rate < 1:
         raise InputError(f"the sample rate must be at least 1 Hz, got {rate}")
@@ -82,76 +82,67 @@ class AudioFit:
     snr_db: float
 
     def summary(self) -> dict:
-        representation = self.result.representation
         return {
-            "model": representation.config.model,
-            "omega0": representation.config.omega0,
-            "steps": self.result.steps,
-            "seconds": round(self.result.seconds, 3),
+            **self.result.summary(),
+            "omega0": self.result.representation.config.omega0,
             "mse": self.mse,
             "snr_db": round(self.snr_db, 3),
             "metric_convention": "MSE and SNR over all samples and channels, samples in full-scale units [-1, 1]",
-            "parameters": sum(p.numel() for p in representation.field.parameters()),
         }
 
 
-def fit_audio(
-    audio: Audio,
-    field_config: FieldConfig,
-    fit_config: FitConfig,
-    *,
-    omega0: float | None = None,
-    batch: int | None = None,
-    device: torch.device | str = "cpu",
-    run_dir: str | Path | None = None,
-    resume: bool = False,
-    quiet: bool = False,
-    identity: dict | None = None,
-    on_step: Callable[[int, Representation], None] | None = None,
-) -> AudioFit:
-    """Fit a field to a clip; with `run_dir`, write the run's files there.
+@register_kind
+@dataclass(frozen=True)
+class AudioKind:
+    """A clip: 1 input (time), one output per channel; `omega0` is the first-layer frequency (None:
+    `first_layer_omega0`; a field config's own omega0 is replaced either way)."""
 
-    `omega0` is the first-layer frequency (None: `first_layer_omega0`; `field_config.omega0` is
-    replaced either way). `batch` random samples are drawn each step (all when None). Files:
-    model.safetensors, reconstruction.wav (16-bit, source rate), audio.png (waveform and
-    spectrogram), curve.png (SNR of the training batch), metrics.jsonl, summary.json,
-    checkpoint.safetensors.
+    name: ClassVar[str] = "audio"
+    omega0: float | None = None
+
+    def field_config(self, signal: Audio, config: FieldConfig) -> FieldConfig:
+        return audio_field_config(signal, config, self.omega0)
+
+    def metadata(self, signal: Audio) -> dict[str, Any]:
+        return signal_metadata(signal)
+
+    def problem(self, signal: Audio, batch: int | None, device: torch.device | str) -> Problem:
+        return fitting_problem(PointSet(signal.coordinates(device), {"target": signal.values(device)}), points=batch)
+
+    def requests(
+        self, signal: Audio, config: FieldConfig, batch: int | None, device: torch.device | str
+    ) -> list[Request]:
+        data = point_bytes(signal.frames, 1 + signal.channels)
+        return [
+            training_request(config, batch or signal.frames, data_bytes=data, device=device),
+            audio_render_request(signal.frames, signal.channels),
+        ]
+
+    def live_metrics(self, signal: Audio) -> LiveMetrics:
+        power = float(np.mean(signal.samples.astype(np.float64) ** 2))
+        return lambda terms: {"snr_db": snr_from_power(power, terms["fit"])}
+
+    def finish(self, result: FitResult, signal: Audio, device: torch.device | str, run_dir: Path | None) -> AudioFit:
+        reconstruction, _ = render_audio(result.representation, device=device)
+        mse, snr = audio_mse(signal.samples, reconstruction), snr_db(signal.samples, reconstruction)
+        outcome = AudioFit(result, reconstruction, mse, snr)
+        if run_dir is not None:
+            write_wav(run_dir / "reconstruction.wav", reconstruction, signal.rate)
+            title = f"{result.representation.config.model}: MSE {outcome.mse:.3g}, SNR {outcome.snr_db:.1f} dB"
+            plot_audio(run_dir / "audio.png", signal.samples, reconstruction, signal.rate, title=title)
+            plot_curve(result.history, run_dir / "curve.png", key="snr_db", label="SNR (dB)", title=title)
+            write_json(run_dir / "summary.json", outcome.summary())
+        return outcome
+
+
+def fit_audio(
+    audio: Audio, field_config: FieldConfig, fit_config: FitConfig, *, omega0: float | None = None, **settings: Any
+) -> AudioFit:
+    """Fit a field to a clip (`recipes.kind.fit_signal` with `AudioKind(omega0)`; keywords as there:
+    batch, device, run_dir, resume, quiet, identity, on_step).
+
+    Files with `run_dir`: model.safetensors, reconstruction.wav (16-bit, source rate), audio.png
+    (waveform and spectrogram), curve.png (SNR of the training batch), metrics.jsonl,
+    summary.json, checkpoint.safetensors.
     """
-    if batch is not None and batch < 1:
-        raise InputError(f"batch must be at least 1, got {batch}")
-    config = audio_field_config(audio, field_config, omega0)
-    outputs = [audio_render_request(audio.frames, audio.channels)]
-    check_fit(
-        config,
-        batch or audio.frames,
-        data_bytes=point_bytes(audio.frames, 1 + audio.channels),
-        outputs=outputs,
-        device=device,
-    )
-    representation = Representation(build_field(config, seed=fit_config.seed), config, signal_metadata(audio))
-    problem = fitting_problem(PointSet(audio.coordinates(device), {"target": audio.values(device)}), points=batch)
-    power = float(np.mean(audio.samples.astype(np.float64) ** 2))
-    result = fit(
-        representation,
-        problem,
-        fit_config,
-        device=device,
-        run_dir=run_dir,
-        resume=resume,
-        live_metrics=lambda terms: {"snr_db": snr_from_power(power, terms["fit"])},
-        quiet=quiet,
-        identity=identity,
-        on_step=on_step,
-    )
-    reconstruction, _ = render_audio(representation, device=device)
-    outcome = AudioFit(
-        result, reconstruction, audio_mse(audio.samples, reconstruction), snr_db(audio.samples, reconstruction)
-    )
-    if run_dir is not None:
-        run_dir = Path(run_dir)
-        write_wav(run_dir / "reconstruction.wav", reconstruction, audio.rate)
-        title = f"{config.model}: MSE {outcome.mse:.3g}, SNR {outcome.snr_db:.1f} dB"
-        plot_audio(run_dir / "audio.png", audio.samples, reconstruction, audio.rate, title=title)
-        plot_curve(result.history, run_dir / "curve.png", key="snr_db", label="SNR (dB)", title=title)
-        write_json(run_dir / "summary.json", outcome.summary())
-    return outcome
+    return fit_signal(AudioKind(omega0), audio, field_config, fit_config, **settings)

@@ -24,12 +24,13 @@ import torch
 
 from sirenkit.calculus import Method, jet
 from sirenkit.errors import InputError
-from sirenkit.fields import FieldConfig
+from sirenkit.fields import FieldConfig, frozen
 from sirenkit.fit import FitConfig
 from sirenkit.outputs import image_psnr, psnr_from_mse, write_json, write_png
 from sirenkit.outputs.figures import colorize, plot_derivative_grid
 from sirenkit.outputs.render import map_grid
 from sirenkit.recipes.image import fit_image, render_image
+from sirenkit.recipes.kind import kind_name
 from sirenkit.signals import Image, axis_extents, discrete_laplacian, sobel_gradient
 from sirenkit.store import Representation
 
@@ -75,25 +76,19 @@ def field_derivatives(
     without keeping a graph, so memory does not grow with the size.
     """
     signal = representation.signal
-    if signal.get("kind") != "image":
-        raise InputError(f"this checkpoint represents a {signal.get('kind', 'unknown')} signal, not an image")
+    kind_name(representation, "image")
     shape = size or tuple(signal["shape"])
     field_ = representation.field.to(device)
-    for p in field_.parameters():
-        p.requires_grad_(False)
 
     def derivatives(x: torch.Tensor) -> torch.Tensor:
         with torch.set_grad_enabled(method == "autograd"):
             result = jet(field_, x, order=2, method=method)
         return torch.cat([result.gradient.flatten(-2), result.laplacian], -1).detach()
 
-    try:
+    with frozen(field_):
         values = map_grid(
             derivatives, shape, extents=axis_extents(tuple(signal["shape"])), chunk=chunk, device=device
         ).numpy()
-    finally:
-        for p in field_.parameters():
-            p.requires_grad_(True)
     channels = int(signal["channels"])
     gradient = values[..., : 2 * channels].reshape(*shape, channels, 2) / 2
     return DerivativeMaps(gradient, values[..., 2 * channels :] / 2)

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from sirenkit.errors import InputError
-from sirenkit.fields import FieldConfig, build_field, nyquist_frequencies
-from sirenkit.fit import FitConfig, FitResult, fit
+from sirenkit.fields import FieldConfig, nyquist_frequencies
+from sirenkit.fit import FitConfig, FitResult, LiveMetrics
 from sirenkit.outputs import evaluate_grid, image_psnr, image_ssim, plot_curve, psnr_from_mse, write_json, write_png
-from sirenkit.problems import PointSet, fitting_problem
-from sirenkit.resources import check_fit, image_render_request, point_bytes
+from sirenkit.problems import PointSet, Problem, fitting_problem
+from sirenkit.recipes.kind import fit_signal, kind_name, register_kind
+from sirenkit.resources import Request, image_render_request, point_bytes, training_request
 from sirenkit.signals import Image, axis_extents, to_unit
 from sirenkit.store import Representation
 
@@ -61,8 +62,7 @@ def render_size(representation: Representation, size: tuple[int, int] | None = N
     """(height, width) of a render: `size`, or the source's; InputError for a checkpoint that is not
     an image's or a size under 1x1."""
     signal = representation.signal
-    if signal.get("kind") != "image":
-        raise InputError(f"this checkpoint represents a {signal.get('kind', 'unknown')} signal, not an image")
+    kind_name(representation, "image")
     height, width = size or tuple(signal["shape"])
     if height < 1 or width < 1:
         raise InputError(f"size must be at least 1x1, got {width}x{height}")
@@ -81,69 +81,64 @@ class ImageFit:
     def summary(self) -> dict:
         field_ = self.result.representation.field
         return {
-            "model": self.result.representation.config.model,
-            "steps": self.result.steps,
-            "seconds": round(self.result.seconds, 3),
+            **self.result.summary(),
             "psnr_db": round(self.psnr, 3),
             "ssim": round(self.ssim, 5),
             "metric_convention": "PSNR and SSIM on pixel values in [0, 1], data range 1",
-            "parameters": sum(p.numel() for p in field_.parameters()),
             "weight_bytes": sum(p.numel() * p.element_size() for p in field_.parameters()),
         }
 
 
-def fit_image(
-    image: Image,
-    field_config: FieldConfig,
-    fit_config: FitConfig,
-    *,
-    batch: int | None = None,
-    device: torch.device | str = "cpu",
-    run_dir: str | Path | None = None,
-    resume: bool = False,
-    quiet: bool = False,
-    identity: dict | None = None,
-    on_step: Callable[[int, Representation], None] | None = None,
-    source: Path | None = None,
-) -> ImageFit:
-    """Fit a field to an image; with `run_dir`, write the run's files there.
+@register_kind
+@dataclass(frozen=True)
+class ImageKind:
+    """An image: 2 inputs (row, column), one output per channel; `source` is the image's file,
+    recorded in the checkpoint (for `sirenkit derivatives`)."""
 
-    `batch` pixels are drawn at random each step (all pixels when None). The field is
-    initialized from `fit_config.seed`. Files: model.safetensors, reconstruction.png,
-    curve.png (PSNR per step), metrics.jsonl, summary.json, checkpoint.safetensors.
-    `on_step(step, representation)` runs after every step (snapshots); `source`, the image's
-    file, is recorded in the checkpoint (for `sirenkit derivatives`).
+    name: ClassVar[str] = "image"
+    source: Path | None = None
+
+    def field_config(self, signal: Image, config: FieldConfig) -> FieldConfig:
+        return image_field_config(signal, config)
+
+    def metadata(self, signal: Image) -> dict[str, Any]:
+        return signal_metadata(signal, self.source)
+
+    def problem(self, signal: Image, batch: int | None, device: torch.device | str) -> Problem:
+        return fitting_problem(PointSet(signal.coordinates(device), {"target": signal.values(device)}), points=batch)
+
+    def requests(
+        self, signal: Image, config: FieldConfig, batch: int | None, device: torch.device | str
+    ) -> list[Request]:
+        pixels = math.prod(signal.shape)
+        data = point_bytes(pixels, 2 + signal.channels)
+        return [
+            training_request(config, batch or pixels, data_bytes=data, device=device),
+            image_render_request(*signal.shape, signal.channels),
+        ]
+
+    def live_metrics(self, signal: Image) -> LiveMetrics:
+        return lambda terms: {"psnr": psnr_from_mse(terms["fit"] / 4)}
+
+    def finish(self, result: FitResult, signal: Image, device: torch.device | str, run_dir: Path | None) -> ImageFit:
+        reconstruction = render_image(result.representation, device=device)
+        psnr, ssim = image_psnr(signal.pixels, reconstruction), image_ssim(signal.pixels, reconstruction)
+        quality = ImageFit(result, reconstruction, psnr, ssim)
+        if run_dir is not None:
+            write_png(run_dir / "reconstruction.png", reconstruction, 16 if signal.bit_depth == 16 else 8)
+            title = f"{result.representation.config.model}: PSNR of the training batch"
+            plot_curve(result.history, run_dir / "curve.png", title=title)
+            write_json(run_dir / "summary.json", quality.summary())
+        return quality
+
+
+def fit_image(
+    image: Image, field_config: FieldConfig, fit_config: FitConfig, *, source: Path | None = None, **settings: Any
+) -> ImageFit:
+    """Fit a field to an image (`recipes.kind.fit_signal` with `ImageKind(source)`; keywords as there:
+    batch, device, run_dir, resume, quiet, identity, on_step).
+
+    Files with `run_dir`: model.safetensors, reconstruction.png, curve.png (PSNR per step),
+    metrics.jsonl, summary.json, checkpoint.safetensors.
     """
-    if batch is not None and batch < 1:
-        raise InputError(f"batch must be at least 1, got {batch}")
-    config = image_field_config(image, field_config)
-    pixels = math.prod(image.shape)
-    outputs = [image_render_request(*image.shape, image.channels)]
-    check_fit(
-        config, batch or pixels, data_bytes=point_bytes(pixels, 2 + image.channels), outputs=outputs, device=device
-    )
-    representation = Representation(build_field(config, seed=fit_config.seed), config, signal_metadata(image, source))
-    signal = PointSet(image.coordinates(device), {"target": image.values(device)})
-    problem = fitting_problem(signal, points=batch)
-    result = fit(
-        representation,
-        problem,
-        fit_config,
-        device=device,
-        run_dir=run_dir,
-        resume=resume,
-        live_metrics=lambda terms: {"psnr": psnr_from_mse(terms["fit"] / 4)},
-        quiet=quiet,
-        identity=identity,
-        on_step=on_step,
-    )
-    reconstruction = render_image(representation, device=device)
-    quality = ImageFit(
-        result, reconstruction, image_psnr(image.pixels, reconstruction), image_ssim(image.pixels, reconstruction)
-    )
-    if run_dir is not None:
-        run_dir = Path(run_dir)
-        write_png(run_dir / "reconstruction.png", reconstruction, 16 if image.bit_depth == 16 else 8)
-        plot_curve(result.history, run_dir / "curve.png", title=f"{config.model}: PSNR of the training batch")
-        write_json(run_dir / "summary.json", quality.summary())
-    return quality
+    return fit_signal(ImageKind(source), image, field_config, fit_config, **settings)

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from sirenkit.errors import InputError
-from sirenkit.fields import FieldConfig, build_field, nyquist_frequencies
-from sirenkit.fit import FitConfig, FitResult, fit
+from sirenkit.fields import FieldConfig, nyquist_frequencies
+from sirenkit.fit import FitConfig, FitResult, LiveMetrics
 from sirenkit.outputs import image_psnr, plot_curve, psnr_from_mse, write_json
 from sirenkit.outputs.video import render_frames, to_uint8, write_mp4
 from sirenkit.problems import Batch, Problem
 from sirenkit.problems.base import Constraint
-from sirenkit.resources import check_fit, frame_render_request
+from sirenkit.recipes.kind import fit_signal, kind_name, register_kind
+from sirenkit.resources import Request, frame_render_request, training_request
 from sirenkit.signals import to_signed, to_unit
 from sirenkit.signals.video import DEFAULT_TIME_EXTENT, Video, voxel_coordinates
 from sirenkit.store import Representation
@@ -89,8 +91,7 @@ def render_plan(
 ) -> VideoRender:
     """Defaults: the source's frame count and size; a frame rate that keeps the clip's duration."""
     signal = representation.signal
-    if signal.get("kind") != "video":
-        raise InputError(f"this checkpoint represents a {signal.get('kind', 'unknown')} signal, not a video")
+    kind_name(representation, "video")
     count, height, width = signal["shape"]
     frames = count if frames is None else frames
     if frames < 1:
@@ -133,15 +134,11 @@ class VideoFit:
         return statistics.fmean(self.frame_psnr)
 
     def summary(self) -> dict:
-        representation = self.result.representation
         return {
-            "model": representation.config.model,
-            "steps": self.result.steps,
-            "seconds": round(self.result.seconds, 3),
+            **self.result.summary(),
             "mean_psnr_db": round(self.mean_psnr, 3),
             "frame_psnr_db": [round(p, 3) for p in self.frame_psnr],
             "metric_convention": "PSNR per frame on pixel values in [0, 1], data range 1, before MP4 encoding",
-            "parameters": sum(p.numel() for p in representation.field.parameters()),
         }
 
 
@@ -165,56 +162,63 @@ def measure_video(
     return psnr
 
 
+@register_kind
+@dataclass(frozen=True)
+class VideoKind:
+    """A clip of frames: 3 inputs (t, row, column), one output per channel, sampled by random
+    voxels; the time axis spans [-time_extent, time_extent] (see `sirenkit.signals.video`)."""
+
+    name: ClassVar[str] = "video"
+    time_extent: float = DEFAULT_TIME_EXTENT
+
+    def __post_init__(self) -> None:
+        if not self.time_extent > 0:
+            raise InputError(f"time-extent must be positive, got {self.time_extent}")
+
+    def field_config(self, signal: Video, config: FieldConfig) -> FieldConfig:
+        return video_field_config(signal, config)
+
+    def metadata(self, signal: Video) -> dict[str, Any]:
+        return signal_metadata(signal, self.time_extent)
+
+    def problem(self, signal: Video, batch: int | None, device: torch.device | str) -> Problem:
+        voxels = VoxelGrid(torch.from_numpy(signal.frames).to(device), signal.extents(self.time_extent))
+        return Problem([Constraint("fit", voxels, lambda ev: ev.value - ev.data["target"], points=batch)])
+
+    def requests(
+        self, signal: Video, config: FieldConfig, batch: int | None, device: torch.device | str
+    ) -> list[Request]:
+        points = batch or signal.frames[..., 0].size
+        return [
+            training_request(config, points, data_bytes=signal.frames.nbytes, device=device),
+            frame_render_request(*signal.shape[1:], signal.channels),
+        ]
+
+    def live_metrics(self, signal: Video) -> LiveMetrics:
+        return lambda terms: {"psnr": psnr_from_mse(terms["fit"] / 4)}
+
+    def finish(self, result: FitResult, signal: Video, device: torch.device | str, run_dir: Path | None) -> VideoFit:
+        out = run_dir / "reconstruction.mp4" if run_dir is not None else None
+        outcome = VideoFit(result, measure_video(result.representation, signal, device=device, out=out))
+        if run_dir is not None:
+            title = f"{result.representation.config.model}: PSNR of the training batch"
+            plot_curve(result.history, run_dir / "curve.png", title=title)
+            write_json(run_dir / "summary.json", outcome.summary())
+        return outcome
+
+
 def fit_video(
     video: Video,
     field_config: FieldConfig,
     fit_config: FitConfig,
     *,
-    batch: int | None = None,
     time_extent: float = DEFAULT_TIME_EXTENT,
-    device: torch.device | str = "cpu",
-    run_dir: str | Path | None = None,
-    resume: bool = False,
-    quiet: bool = False,
-    identity: dict | None = None,
-    on_step: Callable[[int, Representation], None] | None = None,
+    **settings: Any,
 ) -> VideoFit:
-    """Fit a field to a clip by `batch` random voxels per step (all voxels when None).
+    """Fit a field to a clip (`recipes.kind.fit_signal` with `VideoKind(time_extent)`; keywords as
+    there: batch, device, run_dir, resume, quiet, identity, on_step).
 
-    The time axis spans [-time_extent, time_extent] (see `sirenkit.signals.video`). With
-    `run_dir`, writes model.safetensors, reconstruction.mp4, curve.png (PSNR of the training
+    Files with `run_dir`: model.safetensors, reconstruction.mp4, curve.png (PSNR of the training
     batch), metrics.jsonl, summary.json (per-frame PSNR) and checkpoint.safetensors.
     """
-    if batch is not None and batch < 1:
-        raise InputError(f"batch must be at least 1, got {batch}")
-    if not time_extent > 0:
-        raise InputError(f"time-extent must be positive, got {time_extent}")
-    config = video_field_config(video, field_config)
-    outputs = [frame_render_request(*video.shape[1:], video.channels)]
-    check_fit(
-        config, batch or video.frames[..., 0].size, data_bytes=video.frames.nbytes, outputs=outputs, device=device
-    )
-    representation = Representation(
-        build_field(config, seed=fit_config.seed), config, signal_metadata(video, time_extent)
-    )
-    voxels = VoxelGrid(torch.from_numpy(video.frames).to(device), video.extents(time_extent))
-    fitting = Constraint("fit", voxels, lambda ev: ev.value - ev.data["target"], points=batch)
-    result = fit(
-        representation,
-        Problem([fitting]),
-        fit_config,
-        device=device,
-        run_dir=run_dir,
-        resume=resume,
-        live_metrics=lambda terms: {"psnr": psnr_from_mse(terms["fit"] / 4)},
-        quiet=quiet,
-        identity=identity,
-        on_step=on_step,
-    )
-    out = Path(run_dir) / "reconstruction.mp4" if run_dir is not None else None
-    outcome = VideoFit(result, measure_video(representation, video, device=device, out=out))
-    if run_dir is not None:
-        run_dir = Path(run_dir)
-        plot_curve(result.history, run_dir / "curve.png", title=f"{config.model}: PSNR of the training batch")
-        write_json(run_dir / "summary.json", outcome.summary())
-    return outcome
+    return fit_signal(VideoKind(time_extent), video, field_config, fit_config, **settings)
