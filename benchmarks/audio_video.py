@@ -68,10 +68,9 @@ def audio_mse_at_budgets(
 def video_psnr(
     model: str, seconds: float, downscale: int, frames: int, lr: float, schedule: str, device: str
 ) -> tuple[float, int, tuple]:
-    from sirenkit.cli.video import VIDEO_BATCH
     from sirenkit.fields import FieldConfig
     from sirenkit.fit import FitConfig
-    from sirenkit.recipes.video import fit_video
+    from sirenkit.recipes.video import VIDEO_BATCH, fit_video
     from sirenkit.signals import load_video
 
     video = load_video(SHARED / "video/bikes.mp4", max_frames=frames, downscale=downscale)
@@ -117,7 +116,7 @@ def main() -> None:
 
     import torch
 
-    from sirenkit.cli.audio import AUDIO_BATCH
+    from sirenkit.recipes.audio import AUDIO_BATCH
 
     device = str(resolve_device(args.device))
     batch = AUDIO_BATCH if args.batch is None else args.batch or None

@@ -63,7 +63,7 @@ def worker_sirenkit(model: str, steps: int, precision: str) -> dict:
 
     image = image_from_array(camera256())
     config = FitConfig(steps=steps, lr=1e-4, precision=precision, checkpoint_every=0, retain_memory=True)
-    outcome = fit_image(image, FieldConfig(model=model, width=256, depth=3), config, quiet=True)
+    outcome = fit_image(image, FieldConfig(model=model, width=256, depth=3), config, batch=None, quiet=True)
     seconds = [0.0] + [row["seconds"] for row in outcome.result.history]
     return {
         "step_seconds": [b - a for a, b in zip(seconds, seconds[1:])][WARMUP:],
@@ -105,11 +105,11 @@ def worker_defaults() -> dict:
     estimate: after every step the whole image is rendered and scored, and the time that takes
     is left out of the clock (until both thresholds are reached).
     """
-    from sirenkit.cli.image import IMAGE_BATCH, IMAGE_FIT_DEFAULTS
+    from dataclasses import asdict, replace
+
     from sirenkit.fields import FieldConfig
-    from sirenkit.fit import FitConfig
     from sirenkit.outputs import image_psnr
-    from sirenkit.recipes.image import fit_image, render_image
+    from sirenkit.recipes.image import IMAGE_BATCH, IMAGE_FIT, fit_image, render_image
     from sirenkit.signals import image_from_array
 
     image = image_from_array(camera256())
@@ -127,14 +127,14 @@ def worker_defaults() -> dict:
                 reached[threshold] = {"step": step, "seconds": start - begin - scoring}
         scoring += time.perf_counter() - start
 
-    config = FitConfig(**IMAGE_FIT_DEFAULTS, checkpoint_every=0)
+    config = replace(IMAGE_FIT, checkpoint_every=0, retain_memory=True)  # as `sirenkit fit image` runs
     outcome = fit_image(image, FieldConfig(), config, batch=IMAGE_BATCH, quiet=True, on_step=score)
     return {
         "reached": reached,
         "final_psnr": outcome.psnr,
         "steps": outcome.result.steps,
         "seconds": outcome.result.seconds - scoring,
-        "settings": {**IMAGE_FIT_DEFAULTS, "batch": IMAGE_BATCH},
+        "settings": {**asdict(IMAGE_FIT), "batch": IMAGE_BATCH},
     }
 
 

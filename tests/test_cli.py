@@ -188,3 +188,33 @@ def test_main_leaves_the_warning_display_as_it_found_it(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert warnings.showwarning is before
+
+
+@pytest.mark.parametrize(
+    "command,module,fit_name,batch_name",
+    [
+        (["fit", "image"], "image", "IMAGE_FIT", "IMAGE_BATCH"),
+        (["fit", "audio"], "audio", "AUDIO_FIT", "AUDIO_BATCH"),
+        (["fit", "video"], "video", "VIDEO_FIT", "VIDEO_BATCH"),
+        (["fit", "volume"], "volume", "VOLUME_FIT", "VOLUME_BATCH"),
+        (["fit", "sdf"], "sdf", "SDF_FIT", None),
+        (["poisson"], "poisson", "POISSON_FIT", None),
+        (["blend", "b.png"], "poisson", "POISSON_FIT", None),
+        (["compare", "image"], "derivatives", "COMPARE_FIT", None),
+    ],
+)
+def test_the_library_defaults_are_the_commands_defaults(command, module, fit_name, batch_name):
+    """Each command's options default to its recipe's settings (the allocator tuning aside)."""
+    import importlib
+    from dataclasses import asdict, fields
+
+    from sirenkit.fit import FitConfig
+
+    recipe = importlib.import_module(f"sirenkit.recipes.{module}")
+    args = build_parser().parse_args([*command, "a.png", "--out", "out"])
+    library = asdict(getattr(recipe, fit_name))
+    for f in fields(FitConfig):
+        if hasattr(args, f.name) and f.name != "retain_memory":
+            assert getattr(args, f.name) == library[f.name], f.name
+    if batch_name is not None:
+        assert args.batch == getattr(recipe, batch_name)

@@ -68,7 +68,8 @@ class FitConfig:
     precision: Literal["auto", "fp32", "bf16"] = "fp32"
     """Matrix products of the hidden layers: fp32, bf16 (autocast; the first layer stays fp32),
     or auto: bf16 where the device multiplies bf16 natively (AMX / AVX-512 BF16 CPUs, CUDA).
-    bf16 rounding caps a fit near 55-60 dB PSNR; use fp32 beyond that."""
+    bf16 keeps 8 significant bits, so its rounding sets a ceiling on the PSNR a fit can reach
+    (README, "Speed"); use fp32 for a fit meant to go past it."""
     max_seconds: float | None = None
     """Wall-clock budget: stop after the first step that ends past this many seconds (counting
     the time before a --resume); the run then ends as if `steps` had been reached, and a cosine

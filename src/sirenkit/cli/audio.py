@@ -5,17 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sirenkit.cli.common import add_run_options, prepare_outputs, resolve_device, run_fit
+from sirenkit.cli.common import add_run_options, fit_defaults, prepare_outputs, resolve_device, run_fit
 from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
 from sirenkit.outputs.metrics import format_metric
+from sirenkit.recipes.audio import AUDIO_BATCH, AUDIO_FIT
 from sirenkit.store import Representation
-
-AUDIO_FIT_DEFAULTS = {"steps": 2000, "lr": 1e-4, "schedule": "cosine", "precision": "fp32", "retain_memory": True}
-"""`sirenkit fit audio` defaults (benchmarks/audio_video.py measures them on the paper's clips)."""
-AUDIO_BATCH = 16384
-"""Random samples per step by default (5% of the paper's Bach clip)."""
 
 
 def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParsersAction) -> None:
@@ -39,7 +35,7 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
     add_config_options(
         audio, FieldConfig, skip=("in_dim", "out_dim", "omega0"), choices={"model": list(FIELD_BUILDERS)}
     )
-    add_config_options(audio, FitConfig, defaults=AUDIO_FIT_DEFAULTS)
+    add_config_options(audio, FitConfig, defaults=fit_defaults(AUDIO_FIT))
     audio.set_defaults(run=run_fit_audio)
 
 

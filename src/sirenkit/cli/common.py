@@ -7,13 +7,14 @@ import argparse
 import hashlib
 import tempfile
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import torch
 
 from sirenkit.errors import InputError
-from sirenkit.fit import FitInterrupted, TrainingDiverged
+from sirenkit.fit import FitConfig, FitInterrupted, TrainingDiverged
 from sirenkit.run_folder import MODEL_NAME, RunFolder
 
 Outcome = TypeVar("Outcome")
@@ -83,6 +84,12 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to compute (default: auto)"
     )
+
+
+def fit_defaults(config: FitConfig) -> dict[str, Any]:
+    """A recipe's training settings as option defaults, with the allocator tuning the command line
+    turns on (`FitConfig.retain_memory`: process-wide, so off in the library)."""
+    return {**asdict(config), "retain_memory": True}
 
 
 def add_run_options(

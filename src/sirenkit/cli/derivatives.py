@@ -10,6 +10,7 @@ from sirenkit.cli.common import (
     Parser,
     add_device_option,
     add_overwrite_option,
+    fit_defaults,
     parse_size,
     prepare_outputs,
     resolve_device,
@@ -20,11 +21,9 @@ from sirenkit.errors import InputError
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
 from sirenkit.outputs.metrics import format_metric
+from sirenkit.recipes.derivatives import COMPARE_FIT
 
 COMPARE_MODELS = "siren,relu,tanh,relu-pe"
-COMPARE_FIT_DEFAULTS = {"steps": 300, "lr": 1e-4, "schedule": "constant", "precision": "auto", "retain_memory": True}
-"""The paper's image settings: faster schedules fit the pixels sooner but leave the field free to
-oscillate between them, and its derivatives then stop resembling the data's."""
 TABLE_COLUMNS = (
     ("image dB", "psnr_db", 9, ".2f"),
     ("grad dB", "gradient_psnr_db", 8, ".2f"),
@@ -59,7 +58,7 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
     add_device_option(image)
     image.add_argument("--quiet", action="store_true", help="no progress bars")
     add_config_options(image, FieldConfig, skip=("in_dim", "out_dim", "model"))
-    add_config_options(image, FitConfig, defaults=COMPARE_FIT_DEFAULTS)
+    add_config_options(image, FitConfig, defaults=fit_defaults(COMPARE_FIT))
     image.set_defaults(run=run_compare_image)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from sirenkit.cli.common import (
     add_device_option,
     add_run_options,
+    fit_defaults,
     parse_size,
     prepare_outputs,
     resolve_device,
@@ -17,15 +18,8 @@ from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
 from sirenkit.outputs.metrics import format_metric
+from sirenkit.recipes.image import IMAGE_BATCH, IMAGE_FIT
 from sirenkit.store import Representation
-
-IMAGE_FIT_DEFAULTS = {"steps": 2000, "lr": 1e-3, "schedule": "cosine", "precision": "auto", "retain_memory": True}
-"""`sirenkit fit image` defaults: the fastest stable settings we measured (benchmarks/image_fit.py)."""
-IMAGE_BATCH = 8192
-"""Random pixels per step by default. On the 256² camera (lr 1e-3, cosine) a step on 8,192
-pixels costs about a ninth of a full-batch step, and the whole image reached 30 dB in 17.8 s
-(benchmarks/image_fit.py) against 39.3 s with every pixel per step; in short probes 4,096 pixels
-were slower to 30 dB and 16,384 slower to 35 dB."""
 
 
 def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParsersAction) -> None:
@@ -38,7 +32,7 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
         batch_help="random pixels per step, 0 for all",
     )
     add_config_options(image, FieldConfig, skip=("in_dim", "out_dim"), choices={"model": list(FIELD_BUILDERS)})
-    add_config_options(image, FitConfig, defaults=IMAGE_FIT_DEFAULTS)
+    add_config_options(image, FitConfig, defaults=fit_defaults(IMAGE_FIT))
     image.set_defaults(run=run_fit_image)
 
     render = commands.add_parser(

@@ -5,20 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sirenkit.cli.common import add_run_options, run_fit
+from sirenkit.cli.common import add_run_options, fit_defaults, run_fit
 from sirenkit.configargs import add_config_options, attribute_docs, config_from_args
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
 from sirenkit.outputs.metrics import format_metric
 from sirenkit.problems.gradient_domain import ANCHORS, BLEND_ANCHORS, SOURCES
-from sirenkit.recipes.poisson import BlendConfig, PoissonConfig
-
-POISSON_FIT_DEFAULTS = {"steps": 1000, "lr": 1e-4, "schedule": "cosine", "retain_memory": True}
-"""`sirenkit poisson` and `sirenkit blend` defaults: Adam at the paper's 1e-4 with cosine decay,
-fp32 (the FitConfig default), as the supervision is on derivatives. With the default width (256)
-on the 256² camera from gradients (8,192 random pixels per step, 40 s), lr 1e-4 reached 18.8 dB,
-3e-4 17.7 dB and 1e-3 10.9 dB; 1e-3 suits narrow networks on small images (width 64 at 64²
-levels off in 200-300 steps; the README's width-128 figures use it)."""
+from sirenkit.recipes.poisson import POISSON_FIT, BlendConfig, PoissonConfig
 
 RUN_FILES = "model.safetensors, {image}, supervision_*.png, network_*.png, curve.png, metrics.jsonl, summary.json"
 
@@ -58,7 +51,7 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
         help="box-average the input images (and mask) by this integer factor first (default: 1)",
     )
     add_config_options(parser, FieldConfig, skip=("in_dim", "out_dim"), choices={"model": list(FIELD_BUILDERS)})
-    add_config_options(parser, FitConfig, defaults=POISSON_FIT_DEFAULTS)
+    add_config_options(parser, FitConfig, defaults=fit_defaults(POISSON_FIT))
 
 
 def run_poisson(args: argparse.Namespace) -> None:

@@ -6,7 +6,14 @@ import argparse
 import time
 from pathlib import Path
 
-from sirenkit.cli.common import add_device_option, add_run_options, prepare_outputs, resolve_device, run_fit
+from sirenkit.cli.common import (
+    add_device_option,
+    add_run_options,
+    fit_defaults,
+    prepare_outputs,
+    resolve_device,
+    run_fit,
+)
 from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.errors import InputError
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
@@ -14,11 +21,8 @@ from sirenkit.fit import FitConfig
 from sirenkit.outputs.mesh import MESH_METHODS
 from sirenkit.outputs.sphere_trace import UP_AXES
 from sirenkit.problems.sdf import SDFConfig
+from sirenkit.recipes.sdf import SDF_FIT
 from sirenkit.signals.points import DEFAULT_SURFACE_SAMPLES
-
-SDF_FIT_DEFAULTS = {"steps": 3000, "lr": 1e-4, "schedule": "cosine", "precision": "fp32", "retain_memory": True}
-"""`sirenkit fit sdf` defaults: the official Adam lr 1e-4, cosine decay; benchmarks/sdf.py measures
-what a budget of steps gives on the bunny and Spot."""
 
 
 def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParsersAction) -> None:
@@ -52,7 +56,7 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
     )
     add_up_option(sdf)
     add_config_options(sdf, FieldConfig, skip=("in_dim", "out_dim"), choices={"model": list(FIELD_BUILDERS)})
-    add_config_options(sdf, FitConfig, defaults=SDF_FIT_DEFAULTS)
+    add_config_options(sdf, FitConfig, defaults=fit_defaults(SDF_FIT))
     add_config_options(sdf, SDFConfig, skip=("surface_points",))
     sdf.set_defaults(run=run_fit_sdf)
 

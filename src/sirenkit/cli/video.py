@@ -5,19 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sirenkit.cli.common import add_run_options, parse_size, prepare_outputs, resolve_device, run_fit
+from sirenkit.cli.common import add_run_options, fit_defaults, parse_size, prepare_outputs, resolve_device, run_fit
 from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
 from sirenkit.outputs.metrics import format_metric
+from sirenkit.recipes.video import VIDEO_BATCH, VIDEO_FIT
 from sirenkit.signals.video import DEFAULT_TIME_EXTENT
 from sirenkit.store import Representation
-
-VIDEO_FIT_DEFAULTS = {"steps": 1000, "lr": 1e-4, "schedule": "cosine", "precision": "auto", "retain_memory": True}
-"""`sirenkit fit video` defaults: the official code's Adam lr 1e-4, decayed; bf16 where native."""
-VIDEO_BATCH = 16384
-"""Random voxels per step by default (the official code draws 0.38% of the voxels; a clip
-downscaled 4× to 160x68 with 250 frames has 2.7M voxels, of which this is 0.6%)."""
 
 
 def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParsersAction) -> None:
@@ -41,7 +36,7 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
         help="the clip spans [-t, t] on the time axis (default: 1, as the official code)",
     )
     add_config_options(video, FieldConfig, skip=("in_dim", "out_dim"), choices={"model": list(FIELD_BUILDERS)})
-    add_config_options(video, FitConfig, defaults=VIDEO_FIT_DEFAULTS)
+    add_config_options(video, FitConfig, defaults=fit_defaults(VIDEO_FIT))
     video.set_defaults(run=run_fit_video)
 
 

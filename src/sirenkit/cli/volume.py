@@ -5,18 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sirenkit.cli.common import add_run_options, prepare_outputs, resolve_device, run_fit
+from sirenkit.cli.common import add_run_options, fit_defaults, prepare_outputs, resolve_device, run_fit
 from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.errors import InputError
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
 from sirenkit.outputs.metrics import format_metric
+from sirenkit.recipes.volume import VOLUME_BATCH, VOLUME_FIT
 from sirenkit.store import Representation
 
-VOLUME_FIT_DEFAULTS = {"steps": 2000, "lr": 1e-3, "schedule": "cosine", "precision": "auto", "retain_memory": True}
-"""`sirenkit fit volume` defaults: the image settings (a volume is fitted like an image, one axis more)."""
-VOLUME_BATCH = 16384
-"""Random voxels per step by default."""
 VOLUME_FORMATS = {".npy": "NPY", ".png": "PNG"}
 """What `render` writes of a volume: the whole grid (.npy, source units) or its middle slices (.png)."""
 
@@ -31,7 +28,7 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
         batch_help="random voxels per step, 0 for all",
     )
     add_config_options(volume, FieldConfig, skip=("in_dim", "out_dim"), choices={"model": list(FIELD_BUILDERS)})
-    add_config_options(volume, FitConfig, defaults=VOLUME_FIT_DEFAULTS)
+    add_config_options(volume, FitConfig, defaults=fit_defaults(VOLUME_FIT))
     volume.set_defaults(run=run_fit_volume)
 
 

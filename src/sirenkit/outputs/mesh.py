@@ -45,8 +45,9 @@ MESH_FORMATS = (".ply", ".obj")
 
 DEFAULT_BLOCK = 2
 """Cells per side of the finest blocks, which are sampled fully. Smaller blocks sample fewer points
-away from the surface at the cost of one more level of descent: meshing the 20-minute bunny SIREN
-at 512³ took 59 s with 2, 85 s with 4 and over 115 s with 8 (2 threads, this project's CPU)."""
+away from the surface at the cost of one more level of descent; meshing spends its time evaluating
+the field, so fewer samples win, and on a trained SIREN 2 beat 4 and 8. `python benchmarks/sdf.py
+--shapes bunny` times a 512³ extraction with this default (README, "Shapes")."""
 
 BRICK_CELLS = 32
 """Cells per side of the bricks the descent starts from (16³ bricks at 512³), meshed one

@@ -14,27 +14,24 @@ anchor is just more constraints, each with its own domain and weight:
   blended, as in Pérez et al. 2003's seamless cloning),
 - `none`: no anchor (the SIREN paper's setting, sec. 4.1).
 
-`DEFAULT_ANCHOR` is `mean` from gradients (it fixes the one free constant per channel) and
-`border+mean` from the Laplacian: the border makes the Dirichlet problem well posed, and the
-mean pins the smooth, nearly harmonic error that a Laplacian loss penalizes least (at 64×64,
-300 steps: border alone left the mean 23/255 off and reached 14.3 dB, border+mean 15.6 dB
-with the mean 0.2/255 off).
+Rules:
 
-Where the supervision is taken: gradients on the pixels; Laplacians between them too (a
-jittered `Grid`, targets interpolated). On the pixels alone a Laplacian leaves a loophole: a
-field that adds a x² and a ripple −(2a/ω²)·cos(ωx) of the pixels' frequency ω has the same
-Laplacian at every pixel, and the ripple costs almost nothing; SIREN takes it (at 32×32 a reconstruction
-stalled near 13 dB with the Laplacian matched to 1e-7 at the pixels).
+- `DEFAULT_ANCHOR` is `mean` from gradients (it fixes the one free constant per channel) and
+  `border+mean` from the Laplacian: the border makes the Dirichlet problem well posed, and the
+  mean pins the smooth, nearly harmonic error that a Laplacian loss penalizes least and the
+  border alone leaves loose.
+- Gradients are supervised on the pixels only: interpolated Sobel gradients are not the
+  gradients of the image, so targets between the pixels would teach the field detail the image
+  does not have. On the pixels a fit can still pass its best and slide back, matching the
+  targets ever more closely with detail between the pixels that they do not pin down.
+- Laplacians are supervised between the pixels too (a jittered `Grid`, targets interpolated):
+  on the pixels alone, a field that adds a x² and a ripple −(2a/ω²)·cos(ωx) of the pixels'
+  frequency ω has the same Laplacian at every pixel, the ripple costs almost nothing, and SIREN
+  takes that loophole.
 
-Gradients on the pixels leave a milder loophole of the same kind: past its best a fit matches
-them ever more closely with detail between the pixels, and the image slides back (the 256²
-camera without anchor, lr 1e-4: 32.96 dB aligned at step 800, 32.81 at 1,500). Between the pixels
-they do not help: interpolated Sobel gradients are not the gradients of the image, and in a
-one-off study at 128×128 (800 steps; not a committed command) the fit levelled at 29.95 dB with
-bilinear targets and 31.3 dB with bicubic ones, against a 31.39 dB best on the pixels at step
-300 (`benchmarks/poisson.py --size 128 --steps 800 --psnr-every 100`, Fourier cap 31.67 dB).
-`signals.integrate_gradient` and `signals.solve_poisson` give the classical solutions these fits
-are measured against.
+`signals.integrate_gradient` and `signals.solve_poisson` give the classical Fourier solutions
+these fits are measured against (`python benchmarks/poisson.py --steps 0 --models siren
+--anchored-models ""` prints their PSNR; figures in the README, "Problems on derivatives").
 
 Units: values are the [-1, 1]-normalized image; gradients are per unit of coordinate and
 Laplacians per unit of coordinate squared (`signals.sobel_gradient`, `discrete_laplacian`).

@@ -20,6 +20,13 @@ from sirenkit.resources import Request, audio_render_request, point_bytes, train
 from sirenkit.signals.audio import Audio, first_layer_omega0
 from sirenkit.store import Representation
 
+AUDIO_FIT = FitConfig(steps=2000, lr=1e-4, schedule="cosine", precision="fp32")
+"""Training settings of `fit_audio` and `sirenkit fit audio`: the official Adam lr 1e-4, decayed
+by a cosine, fp32 (bf16 rounding is audible at these SNRs); `python benchmarks/audio_video.py`
+measures them on the paper's clips."""
+AUDIO_BATCH = 16384
+"""Random samples per step by default (a few percent of a clip of seconds at 44.1 kHz)."""
+
 
 def audio_field_config(audio: Audio, config: FieldConfig, omega0: float | None = None) -> FieldConfig:
     """Field settings for a clip: 1 input (time), one output per channel, first-layer ω0 and PE octaves.
@@ -98,6 +105,7 @@ class AudioKind:
     `first_layer_omega0`; a field config's own omega0 is replaced either way)."""
 
     name: ClassVar[str] = "audio"
+    noun: ClassVar[str] = "audio"
     omega0: float | None = None
 
     def field_config(self, signal: Audio, config: FieldConfig) -> FieldConfig:
@@ -136,13 +144,21 @@ class AudioKind:
 
 
 def fit_audio(
-    audio: Audio, field_config: FieldConfig, fit_config: FitConfig, *, omega0: float | None = None, **settings: Any
+    audio: Audio,
+    field_config: FieldConfig | None = None,
+    fit_config: FitConfig = AUDIO_FIT,
+    *,
+    omega0: float | None = None,
+    batch: int | None = AUDIO_BATCH,
+    **settings: Any,
 ) -> AudioFit:
     """Fit a field to a clip (`recipes.kind.fit_signal` with `AudioKind(omega0)`; keywords as there:
-    batch, device, run_dir, resume, quiet, identity, on_step).
+    device, run_dir, resume, quiet, identity, on_step). With no settings it does what
+    `sirenkit fit audio` does: `FieldConfig()`, `AUDIO_FIT`, `AUDIO_BATCH` samples per step (None:
+    every sample).
 
     Files with `run_dir`: model.safetensors, reconstruction.wav (16-bit, source rate), audio.png
     (waveform and spectrogram), curve.png (SNR of the training batch), metrics.jsonl,
     summary.json, checkpoint.safetensors.
     """
-    return fit_signal(AudioKind(omega0), audio, field_config, fit_config, **settings)
+    return fit_signal(AudioKind(omega0), audio, field_config or FieldConfig(), fit_config, batch=batch, **settings)

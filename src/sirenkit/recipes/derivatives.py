@@ -193,6 +193,12 @@ class Snapshot:
     metrics: dict[str, float]
 
 
+COMPARE_FIT = FitConfig(steps=300, lr=1e-4, schedule="constant", precision="auto")
+"""Training settings of `compare_models` in `sirenkit compare image`: the paper's image settings.
+Faster schedules fit the pixels sooner but leave the field free to oscillate between them, and
+its derivatives then stop resembling the data's."""
+
+
 def compare_models(
     image: Image,
     models: Sequence[str],

@@ -20,6 +20,14 @@ from sirenkit.resources import Request, image_render_request, point_bytes, train
 from sirenkit.signals import Image, axis_extents, to_unit
 from sirenkit.store import Representation
 
+IMAGE_FIT = FitConfig(steps=2000, lr=1e-3, schedule="cosine", precision="auto")
+"""Training settings of `fit_image` and `sirenkit fit image`: Adam at 1e-3 with cosine decay (the
+fastest stable rate on random batches), bf16 products where the device has them natively;
+`python benchmarks/image_fit.py` measures them."""
+IMAGE_BATCH = 8192
+"""Random pixels per step by default: far cheaper per step than every pixel, enough to cover the
+image every few steps; `python benchmarks/image_fit.py` prints the time to 30 and 35 dB."""
+
 
 def image_field_config(image: Image, config: FieldConfig) -> FieldConfig:
     """The field settings for an image: 2 inputs, one output per channel, Nyquist PE octaves."""
@@ -96,6 +104,7 @@ class ImageKind:
     recorded in the checkpoint (for `sirenkit derivatives`)."""
 
     name: ClassVar[str] = "image"
+    noun: ClassVar[str] = "an image"
     source: Path | None = None
 
     def field_config(self, signal: Image, config: FieldConfig) -> FieldConfig:
@@ -133,12 +142,20 @@ class ImageKind:
 
 
 def fit_image(
-    image: Image, field_config: FieldConfig, fit_config: FitConfig, *, source: Path | None = None, **settings: Any
+    image: Image,
+    field_config: FieldConfig | None = None,
+    fit_config: FitConfig = IMAGE_FIT,
+    *,
+    batch: int | None = IMAGE_BATCH,
+    source: Path | None = None,
+    **settings: Any,
 ) -> ImageFit:
     """Fit a field to an image (`recipes.kind.fit_signal` with `ImageKind(source)`; keywords as there:
-    batch, device, run_dir, resume, quiet, identity, on_step).
+    device, run_dir, resume, quiet, identity, on_step). With no settings it does what
+    `sirenkit fit image` does: `FieldConfig()`, `IMAGE_FIT`, `IMAGE_BATCH` pixels per step
+    (None: every pixel).
 
     Files with `run_dir`: model.safetensors, reconstruction.png, curve.png (PSNR per step),
     metrics.jsonl, summary.json, checkpoint.safetensors.
     """
-    return fit_signal(ImageKind(source), image, field_config, fit_config, **settings)
+    return fit_signal(ImageKind(source), image, field_config or FieldConfig(), fit_config, batch=batch, **settings)

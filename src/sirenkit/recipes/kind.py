@@ -31,6 +31,8 @@ class Kind(Protocol, Generic[SignalT, OutcomeT]):
     """What one kind of signal contributes to the fit path. Instances carry the kind's own settings."""
 
     name: ClassVar[str]
+    noun: ClassVar[str]
+    """How messages name a signal of this kind ("an image")."""
 
     def field_config(self, signal: SignalT, config: FieldConfig) -> FieldConfig:
         """The field settings for this signal (input and output sizes, encodings)."""
@@ -75,7 +77,8 @@ def kind_name(representation: Representation, *expected: str) -> str:
     """The kind a checkpoint represents; InputError when it is not one of `expected` (if given)."""
     name = representation.signal.get("kind", "unknown")
     if expected and name not in expected:
-        raise InputError(f"this checkpoint represents a {name} signal, not {' or '.join(expected)}")
+        nouns = " or ".join(KINDS[kind].noun if kind in KINDS else kind for kind in expected)
+        raise InputError(f"this checkpoint represents a {name} signal, not {nouns}")
     return name
 
 

@@ -8,17 +8,17 @@ Units: the field works on values in [-1, 1]; images, maps and metrics are on pix
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from sirenkit.errors import InputError
-from sirenkit.fields import FieldConfig, build_field
-from sirenkit.fit import FitConfig, FitResult, fit
+from sirenkit.fields import FieldConfig
+from sirenkit.fit import FitConfig, FitResult
 from sirenkit.outputs import image_psnr, plot_curve, write_json, write_png
 from sirenkit.outputs.figures import colorize
 from sirenkit.problems import Problem
@@ -37,9 +37,15 @@ from sirenkit.problems.gradient_domain import (
 )
 from sirenkit.recipes.derivatives import DISPLAY_PERCENTILE, field_derivatives
 from sirenkit.recipes.image import image_field_config, render_image, signal_metadata
-from sirenkit.resources import check_fit, image_render_request, point_bytes
+from sirenkit.recipes.kind import fit_signal
+from sirenkit.resources import Request, image_render_request, point_bytes, training_request
 from sirenkit.signals import Image, to_signed
 from sirenkit.store import Representation
+
+POISSON_FIT = FitConfig(steps=1000, lr=1e-4, schedule="cosine")
+"""Training settings of the Poisson and fusion recipes and of `sirenkit poisson` / `sirenkit blend`:
+Adam at the paper's 1e-4 with cosine decay, fp32 (the supervision is on derivatives). Higher
+rates suit narrow networks on small images; `python benchmarks/poisson.py` measures the settings."""
 
 
 @dataclass(frozen=True)
@@ -170,80 +176,87 @@ def write_supervision_maps(
     write_png(run_dir / f"network_{source}.png", derivative_picture(network, source, top))
 
 
-def solve_gradient_domain(
-    problem: Problem,
-    reference: Image,
-    source: Source,
-    supervision: Tensor,
-    field_config: FieldConfig,
-    fit_config: FitConfig,
-    settings: dict,
-    *,
-    device: torch.device | str = "cpu",
-    run_dir: str | Path | None = None,
-    resume: bool = False,
-    quiet: bool = False,
-    identity: dict | None = None,
-    image_name: str = "reconstruction.png",
-    on_step: Callable[[int, Representation], None] | None = None,
-) -> GradientDomainFit:
-    """Fit a field to a gradient-domain problem on the pixel grid of `reference`; measure and write it.
+@dataclass(frozen=True, eq=False)
+class GradientDomainKind:
+    """A field fitted to a gradient-domain `problem` on the pixel grid of a reference image: its
+    checkpoints are image checkpoints (kind "image": rendered, measured and used as one) that also
+    record their supervision, so this kind is not registered under a name of its own.
 
-    Files in `run_dir`: `image_name`, supervision_<source>.png and network_<source>.png,
-    model.safetensors, curve.png (total loss per step), metrics.jsonl, summary.json and
-    checkpoint.safetensors. `on_step` as in `fit.fit`.
+    `supervision` is the target (gradients or Laplacian) the supervision maps are drawn from,
+    `settings` what the summary and the checkpoint record of the supervision, `image_name` the
+    file the image is written to. The problem draws its own samples, so the batch only sizes the
+    memory check.
     """
-    config = image_field_config(reference, field_config)
-    metadata = {**signal_metadata(reference), "supervision": settings}
-    representation = Representation(build_field(config, seed=fit_config.seed), config, metadata)
-    result = fit(
-        representation,
-        problem,
-        fit_config,
-        device=device,
-        run_dir=run_dir,
-        resume=resume,
-        quiet=quiet,
-        on_step=on_step,
-        identity=identity,
-    )
-    image = render_image(representation, device=device)
-    outcome = GradientDomainFit(result, image, *compare(reference.pixels, image), settings)
-    if run_dir is not None:
-        run_dir = Path(run_dir)
-        write_png(run_dir / image_name, image, 16 if reference.bit_depth == 16 else 8)
-        write_supervision_maps(run_dir, representation, supervision, source, device)
-        plot_curve(
-            result.history, run_dir / "curve.png", key="loss", label="loss", title=f"{config.model} from {source}"
-        )
-        write_json(run_dir / "summary.json", outcome.summary())
-    return outcome
+
+    name: ClassVar[str] = "image"
+    noun: ClassVar[str] = "an image"
+    gradient_problem: Problem
+    source: Source
+    supervision: Tensor
+    settings: dict
+    image_name: str = "reconstruction.png"
+
+    def field_config(self, signal: Image, config: FieldConfig) -> FieldConfig:
+        return image_field_config(signal, config)
+
+    def metadata(self, signal: Image) -> dict[str, Any]:
+        return {**signal_metadata(signal), "supervision": self.settings}
+
+    def problem(self, signal: Image, batch: int | None, device: torch.device | str) -> Problem:
+        return self.gradient_problem
+
+    def requests(
+        self, signal: Image, config: FieldConfig, batch: int | None, device: torch.device | str
+    ) -> list[Request]:
+        """The step on `batch` pixels (all when None) with derivatives of the source's order, and on
+        the device the coordinates (2 floats per pixel), values, targets and anchor values."""
+        pixels = math.prod(signal.shape)
+        order = 2 if self.source == "laplacian" else 1
+        data = point_bytes(pixels, 2 + 4 * signal.channels)
+        return [
+            training_request(config, batch or pixels, order=order, data_bytes=data, device=device),
+            image_render_request(*signal.shape, signal.channels),
+        ]
+
+    def live_metrics(self, signal: Image) -> None:
+        return None
+
+    def finish(
+        self, result: FitResult, signal: Image, device: torch.device | str, run_dir: Path | None
+    ) -> GradientDomainFit:
+        representation = result.representation
+        image = render_image(representation, device=device)
+        outcome = GradientDomainFit(result, image, *compare(signal.pixels, image), self.settings)
+        if run_dir is not None:
+            write_png(run_dir / self.image_name, image, 16 if signal.bit_depth == 16 else 8)
+            write_supervision_maps(run_dir, representation, self.supervision, self.source, device)
+            title = f"{representation.config.model} from {self.source}"
+            plot_curve(result.history, run_dir / "curve.png", key="loss", label="loss", title=title)
+            write_json(run_dir / "summary.json", outcome.summary())
+        return outcome
 
 
 def reconstruct_image(
     image: Image,
-    field_config: FieldConfig,
-    fit_config: FitConfig,
-    poisson: PoissonConfig,
+    field_config: FieldConfig | None = None,
+    fit_config: FitConfig = POISSON_FIT,
+    poisson: PoissonConfig | None = None,
     *,
     batch: int | None = None,
     mean: Tensor | None = None,
-    device: torch.device | str = "cpu",
-    run_dir: str | Path | None = None,
-    resume: bool = False,
-    quiet: bool = False,
-    identity: dict | None = None,
-    on_step: Callable[[int, Representation], None] | None = None,
+    **run: Any,
 ) -> GradientDomainFit:
     """Reconstruct `image` from its gradients or Laplacian alone, pinned by `poisson`'s anchor.
 
     The field sees only the finite-difference targets and the anchor's data (the per-channel
     mean — given as `mean` (C,) in [-1, 1] units, or read from the image —, the border, or a
     few pixels). `batch` pixels are drawn per step (all when None). The PSNR is against `image`.
-    `on_step` as in `fit.fit`.
+    `run`: device, run_dir, resume, quiet, identity, on_step, as in `recipes.kind.fit_signal`.
+    With no settings it does what `sirenkit poisson` does: `FieldConfig()`, `POISSON_FIT`,
+    `PoissonConfig()`, every pixel per step.
     """
     _check_batch(batch)
-    _check_memory(image, field_config, poisson.source, batch, device)
+    poisson = poisson or PoissonConfig()
     values = to_signed(image.pixels)
     supervision = derivative_targets(values, poisson.source)
     anchor = poisson.resolved_anchor
@@ -259,21 +272,8 @@ def reconstruct_image(
         mean=mean,
     )
     settings = {"source": poisson.source, "anchor": anchor, "batch": batch, "reference": "the image itself"}
-    return solve_gradient_domain(
-        problem,
-        image,
-        poisson.source,
-        supervision,
-        field_config,
-        fit_config,
-        settings,
-        device=device,
-        run_dir=run_dir,
-        resume=resume,
-        quiet=quiet,
-        identity=identity,
-        on_step=on_step,
-    )
+    kind = GradientDomainKind(problem, poisson.source, supervision, settings)
+    return fit_signal(kind, image, field_config or FieldConfig(), fit_config, batch=batch, **run)
 
 
 def mask_from_image(image: Image) -> np.ndarray:
@@ -300,27 +300,24 @@ def check_blend_inputs(a: Image, b: Image, mask: np.ndarray | None, blend: Blend
 def blend_images(
     a: Image,
     b: Image,
-    field_config: FieldConfig,
-    fit_config: FitConfig,
-    blend: BlendConfig,
+    field_config: FieldConfig | None = None,
+    fit_config: FitConfig = POISSON_FIT,
+    blend: BlendConfig | None = None,
     *,
     mask: np.ndarray | None = None,
     batch: int | None = None,
-    device: torch.device | str = "cpu",
-    run_dir: str | Path | None = None,
-    resume: bool = False,
-    quiet: bool = False,
-    identity: dict | None = None,
+    **run: Any,
 ) -> GradientDomainFit:
     """Fuse images A and B (same size and channels) through their gradients; writes blend.png.
 
     `mask` (H, W) booleans: where the fusion happens (where B's gradients go for paste); A's
     gradients are kept elsewhere. The anchor's values are A outside the mask and, inside, B
-    (paste) or the mean of A and B. The PSNR and mean error are measured against A.
+    (paste) or the mean of A and B. The PSNR and mean error are measured against A. `run` as in
+    `reconstruct_image`; with no settings it does what `sirenkit blend` does.
     """
     _check_batch(batch)
+    blend = blend or BlendConfig()
     check_blend_inputs(a, b, mask, blend)
-    _check_memory(a, field_config, "gradient", batch, device)
     va, vb = to_signed(a.pixels), to_signed(b.pixels)
     inside = None if mask is None else torch.from_numpy(mask.reshape(-1))
     fused = combine_gradients(
@@ -347,21 +344,8 @@ def blend_images(
         "batch": batch,
         "reference": "image A",
     }
-    return solve_gradient_domain(
-        problem,
-        a,
-        "gradient",
-        fused,
-        field_config,
-        fit_config,
-        settings,
-        device=device,
-        run_dir=run_dir,
-        resume=resume,
-        quiet=quiet,
-        identity=identity,
-        image_name="blend.png",
-    )
+    kind = GradientDomainKind(problem, "gradient", fused, settings, image_name="blend.png")
+    return fit_signal(kind, a, field_config or FieldConfig(), fit_config, batch=batch, **run)
 
 
 def _check_anchor(anchor: Anchor | None, weight: float, choices: tuple[Anchor, ...]) -> None:
@@ -374,26 +358,6 @@ def _check_anchor(anchor: Anchor | None, weight: float, choices: tuple[Anchor, .
 def _check_batch(batch: int | None) -> None:
     if batch is not None and batch < 1:
         raise InputError(f"batch must be at least 1, got {batch}")
-
-
-def _check_memory(
-    image: Image, field_config: FieldConfig, source: Source, batch: int | None, device: torch.device | str
-) -> None:
-    """Refuse, before training, a fit on `image`'s grid whose step or rendered image cannot fit in
-    memory (`resources.check_fit`). On the device: coordinates (2 floats per pixel), values, the
-    targets (2 per channel from gradients, 1 from the Laplacian) and the anchor's values."""
-    pixels = math.prod(image.shape)
-    order = 2 if source == "laplacian" else 1
-    outputs = [image_render_request(*image.shape, image.channels)]
-    data = point_bytes(pixels, 2 + 4 * image.channels)
-    check_fit(
-        image_field_config(image, field_config),
-        batch or pixels,
-        order=order,
-        data_bytes=data,
-        outputs=outputs,
-        device=device,
-    )
 
 
 def _describe(image: Image) -> str:

@@ -8,25 +8,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from sirenkit.errors import InputError
-from sirenkit.fields import FieldConfig, build_field
-from sirenkit.fit import FitConfig, FitResult, fit
+from sirenkit.fields import FieldConfig
+from sirenkit.fit import FitConfig, FitResult
 from sirenkit.outputs import plot_curve, write_json, write_png
 from sirenkit.outputs.mesh import MeshMethod, TriangleMesh, extract_mesh, write_mesh
 from sirenkit.outputs.shape_metrics import METRIC_SAMPLES, ShapeMetrics, shape_metrics
 from sirenkit.outputs.sphere_trace import render_preview
-from sirenkit.problems import PointSet
+from sirenkit.problems import PointSet, Problem
 from sirenkit.problems.sdf import SDFConfig, sdf_problem
-from sirenkit.resources import check_fit, mesh_request, point_bytes, preview_request
+from sirenkit.recipes.kind import fit_signal, kind_name, register_kind
+from sirenkit.resources import Request, mesh_request, point_bytes, preview_request, training_request
 from sirenkit.signals.points import Normalization, OrientedPoints, sample_mesh_surface
 from sirenkit.store import Representation
 
 MESH_NAME = "mesh.ply"
 PREVIEW_NAME = "preview.png"
+
+SDF_FIT = FitConfig(steps=3000, lr=1e-4, schedule="cosine", precision="fp32")
+"""Training settings of `fit_sdf` and `sirenkit fit sdf`: the official Adam lr 1e-4 with cosine
+decay, fp32 (the loss is on gradients); `python benchmarks/sdf.py` measures what a budget of
+steps gives on the bunny and Spot."""
 
 PE_OCTAVES_3D = 10
 """relu-pe octaves for 3-D coordinates: the official `PosEncodingNeRF` uses 10 when in_features is 3."""
@@ -51,10 +58,8 @@ def signal_metadata(points: OrientedPoints, normalization: Normalization, source
 
 def normalization_of(representation: Representation) -> Normalization:
     """The source ↔ [-1, 1]³ transform saved with an SDF representation."""
-    signal = representation.signal
-    if signal.get("kind") != "sdf":
-        raise InputError(f"this checkpoint represents a {signal.get('kind', 'unknown')} signal, not a shape (sdf)")
-    return Normalization.from_dict(signal["normalization"])
+    kind_name(representation, "sdf")
+    return Normalization.from_dict(representation.signal["normalization"])
 
 
 def signed_distance(
@@ -124,10 +129,90 @@ class SDFFit:
         }
 
 
+@register_kind
+@dataclass(frozen=True)
+class SDFKind:
+    """A surface as a signed distance field: 3 inputs, 1 output, fitted to oriented points.
+
+    `sdf_config` None takes the official weights (`SDFConfig()`). The mesh is extracted
+    coarse-to-fine at `resolution`³ and compared with `reference` (the points themselves by
+    default) on `metric_samples` points; the preview has `preview_size` pixels per view (0: none)
+    around the `preview_up` axis. `source` names the points' file in the checkpoint.
+    """
+
+    name: ClassVar[str] = "sdf"
+    noun: ClassVar[str] = "a shape (sdf)"
+    sdf_config: SDFConfig | None = None
+    resolution: int = 256
+    preview_size: int = 256
+    preview_up: str = "z"
+    reference: OrientedPoints | None = None
+    metric_samples: int = METRIC_SAMPLES
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.resolution < 2:
+            raise InputError(f"resolution must be at least 2, got {self.resolution}")
+        if self.preview_size < 0:
+            raise InputError(f"preview size must be at least 0, got {self.preview_size}")
+        if self.metric_samples < 1:
+            raise InputError(f"metric samples must be at least 1, got {self.metric_samples}")
+
+    @property
+    def weights(self) -> SDFConfig:
+        return SDFConfig() if self.sdf_config is None else self.sdf_config
+
+    def field_config(self, signal: OrientedPoints, config: FieldConfig) -> FieldConfig:
+        return sdf_field_config(config)
+
+    def metadata(self, signal: OrientedPoints) -> dict[str, Any]:
+        return signal_metadata(signal, Normalization.fitting(signal.points), self.source)
+
+    def problem(self, signal: OrientedPoints, batch: int | None, device: torch.device | str) -> Problem:
+        unit = signal.normalized(Normalization.fitting(signal.points))
+        surface = PointSet(
+            torch.as_tensor(unit.points, dtype=torch.float32, device=device),
+            {"normal": torch.as_tensor(unit.normals, dtype=torch.float32, device=device)},
+        )
+        return sdf_problem(surface, self.weights)
+
+    def requests(
+        self, signal: OrientedPoints, config: FieldConfig, batch: int | None, device: torch.device | str
+    ) -> list[Request]:
+        points = self.weights.surface_points + self.weights.off_surface_points
+        return [
+            training_request(config, points, order=1, data_bytes=point_bytes(len(signal), 6), device=device),
+            mesh_request(self.resolution),
+            preview_request(self.preview_size, option="--preview-size"),
+        ]
+
+    def live_metrics(self, signal: OrientedPoints) -> None:
+        return None
+
+    def finish(
+        self, result: FitResult, signal: OrientedPoints, device: torch.device | str, run_dir: Path | None
+    ) -> SDFFit:
+        representation = result.representation
+        mesh = mesh_of(representation, self.resolution, device=device)
+        reference = signal if self.reference is None else self.reference
+        outcome = SDFFit(result, mesh, mesh_metrics(mesh, reference, samples=self.metric_samples), self.resolution)
+        if run_dir is not None:
+            write_mesh(run_dir / MESH_NAME, mesh)
+            if self.preview_size:
+                preview = render_preview(
+                    representation.field, size=self.preview_size, up=self.preview_up, device=device
+                )
+                write_png(run_dir / PREVIEW_NAME, preview)
+            title = f"{representation.config.model}: SDF loss"
+            plot_curve(result.history, run_dir / "curve.png", key="loss", label="loss", title=title)
+            write_json(run_dir / "summary.json", outcome.summary())
+        return outcome
+
+
 def fit_sdf(
     points: OrientedPoints,
-    field_config: FieldConfig,
-    fit_config: FitConfig,
+    field_config: FieldConfig | None = None,
+    fit_config: FitConfig = SDF_FIT,
     sdf_config: SDFConfig | None = None,
     *,
     resolution: int = 256,
@@ -136,62 +221,14 @@ def fit_sdf(
     reference: OrientedPoints | None = None,
     metric_samples: int = METRIC_SAMPLES,
     source: str = "",
-    device: torch.device | str = "cpu",
-    run_dir: str | Path | None = None,
-    resume: bool = False,
-    quiet: bool = False,
-    identity: dict | None = None,
+    **settings: Any,
 ) -> SDFFit:
-    """Fit a signed distance field to oriented points (source units) and mesh its zero level set.
+    """Fit a signed distance field to oriented points (source units) and mesh its zero level set
+    (`recipes.kind.fit_signal` with `SDFKind`; keywords as there: device, run_dir, resume, quiet,
+    identity, on_step).
 
-    `sdf_config` None takes the official weights (`SDFConfig()`). The field is initialized from
-    `fit_config.seed`. The mesh is extracted coarse-to-fine at `resolution`³ and compared with
-    `reference` (the points themselves by default) on `metric_samples` points. With `run_dir`,
-    files: model.safetensors, mesh.ply (source units), preview.png (`preview_size` pixels per
-    view, around the `preview_up` axis; 0 skips it), curve.png (loss per step), summary.json, metrics.jsonl,
-    checkpoint.safetensors.
+    Files with `run_dir`: model.safetensors, mesh.ply (source units), preview.png, curve.png (loss
+    per step), summary.json, metrics.jsonl, checkpoint.safetensors.
     """
-    if resolution < 2:
-        raise InputError(f"resolution must be at least 2, got {resolution}")
-    if preview_size < 0:
-        raise InputError(f"preview size must be at least 0, got {preview_size}")
-    if metric_samples < 1:
-        raise InputError(f"metric samples must be at least 1, got {metric_samples}")
-    config = sdf_field_config(field_config)
-    sdf_config = SDFConfig() if sdf_config is None else sdf_config
-    outputs = [mesh_request(resolution), preview_request(preview_size, option="--preview-size")]
-    points_per_step = sdf_config.surface_points + sdf_config.off_surface_points
-    check_fit(config, points_per_step, order=1, data_bytes=point_bytes(len(points), 6), outputs=outputs, device=device)
-    normalization = Normalization.fitting(points.points)
-    unit = points.normalized(normalization)
-    representation = Representation(
-        build_field(config, seed=fit_config.seed), config, signal_metadata(points, normalization, source)
-    )
-    surface = PointSet(
-        torch.as_tensor(unit.points, dtype=torch.float32, device=device),
-        {"normal": torch.as_tensor(unit.normals, dtype=torch.float32, device=device)},
-    )
-    result = fit(
-        representation,
-        sdf_problem(surface, SDFConfig() if sdf_config is None else sdf_config),
-        fit_config,
-        device=device,
-        run_dir=run_dir,
-        resume=resume,
-        quiet=quiet,
-        identity=identity,
-    )
-    mesh = mesh_of(representation, resolution, device=device)
-    metrics = mesh_metrics(mesh, points if reference is None else reference, samples=metric_samples)
-    outcome = SDFFit(result, mesh, metrics, resolution)
-    if run_dir is not None:
-        run_dir = Path(run_dir)
-        write_mesh(run_dir / MESH_NAME, mesh)
-        if preview_size:
-            write_png(
-                run_dir / PREVIEW_NAME,
-                render_preview(representation.field, size=preview_size, up=preview_up, device=device),
-            )
-        plot_curve(result.history, run_dir / "curve.png", key="loss", label="loss", title=f"{config.model}: SDF loss")
-        write_json(run_dir / "summary.json", outcome.summary())
-    return outcome
+    kind = SDFKind(sdf_config, resolution, preview_size, preview_up, reference, metric_samples, source)
+    return fit_signal(kind, points, field_config or FieldConfig(), fit_config, **settings)

@@ -31,6 +31,13 @@ RENDER_VALUE_BYTES = 4 * FLOAT32
 the float32 copy in source units."""
 
 
+VOLUME_FIT = FitConfig(steps=2000, lr=1e-3, schedule="cosine", precision="auto")
+"""Training settings of `fit_volume` and `sirenkit fit volume`: the image's (a volume is fitted as
+an image is, with one axis more)."""
+VOLUME_BATCH = 16384
+"""Random voxels per step by default."""
+
+
 def render_size(representation: Representation, size: tuple[int, int, int] | None = None) -> tuple[int, int, int]:
     """(depth, height, width) of a render: `size`, or the source's; InputError for a checkpoint that
     is not a volume's or a size under 1x1x1."""
@@ -112,6 +119,7 @@ class VolumeKind:
     """A 3-D grid of values: 3 inputs (depth, row, column), one output per channel."""
 
     name: ClassVar[str] = "volume"
+    noun: ClassVar[str] = "a volume"
 
     def field_config(self, signal: Volume, config: FieldConfig) -> FieldConfig:
         octaves = config.pe_octaves or nyquist_frequencies(max(signal.shape))
@@ -159,10 +167,19 @@ class VolumeKind:
         return outcome
 
 
-def fit_volume(volume: Volume, field_config: FieldConfig, fit_config: FitConfig, **settings: Any) -> VolumeFit:
-    """Fit a field to a volume (`recipes.kind.fit_signal` with `VolumeKind`; keywords as there).
+def fit_volume(
+    volume: Volume,
+    field_config: FieldConfig | None = None,
+    fit_config: FitConfig = VOLUME_FIT,
+    *,
+    batch: int | None = VOLUME_BATCH,
+    **settings: Any,
+) -> VolumeFit:
+    """Fit a field to a volume (`recipes.kind.fit_signal` with `VolumeKind`; keywords as there). With
+    no settings it does what `sirenkit fit volume` does: `FieldConfig()`, `VOLUME_FIT`,
+    `VOLUME_BATCH` voxels per step (None: every voxel).
 
     Files with `run_dir`: model.safetensors, reconstruction.npy (source units), slices.png (the
     middle slice across each axis), curve.png, metrics.jsonl, summary.json, checkpoint.safetensors.
     """
-    return fit_signal(VolumeKind(), volume, field_config, fit_config, **settings)
+    return fit_signal(VolumeKind(), volume, field_config or FieldConfig(), fit_config, batch=batch, **settings)
