@@ -31,7 +31,7 @@ faults, kernel selection), then 3 more times, and reports the median of those: t
 of a training loop, where the official path still returns its buffers to the operating system
 after every step and faults them in again the next (that is what `official+malloc` removes).
 Paths alternate over the repeats, so load from other processes falls on all alike. Targets: the
-256×256 camera's Sobel gradient and Laplacian (signals.derivatives), in coordinate units.
+256×256 camera's Sobel gradient and Laplacian (signals.finite_differences), in coordinate units.
 """
 
 from __future__ import annotations

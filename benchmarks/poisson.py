@@ -55,7 +55,7 @@ def camera(size: int, crop: int | None):
 
 def fourier_psnr(image, source: str) -> float:
     """Aligned PSNR of the classical Fourier solution from `image`'s own supervision (see the module docstring)."""
-    from sirenkit.recipes.poisson import compare
+    from sirenkit.recipes.gradient_domain import compare
     from sirenkit.signals import discrete_laplacian, integrate_gradient, sobel_gradient, solve_poisson, to_signed
 
     values = to_signed(image.pixels)
@@ -92,8 +92,8 @@ def main() -> None:
 
     from sirenkit.fields import FieldConfig
     from sirenkit.fit import FitConfig
+    from sirenkit.recipes.gradient_domain import PoissonConfig, compare, reconstruct_image
     from sirenkit.recipes.image import render_image
-    from sirenkit.recipes.poisson import PoissonConfig, compare, reconstruct_image
 
     image = camera(args.size, args.crop)
     device = resolve_device(args.device)

@@ -198,9 +198,9 @@ def test_main_leaves_the_warning_display_as_it_found_it(tmp_path, capsys):
         (["fit", "video"], "video", "VIDEO_FIT", "VIDEO_BATCH"),
         (["fit", "volume"], "volume", "VOLUME_FIT", "VOLUME_BATCH"),
         (["fit", "sdf"], "sdf", "SDF_FIT", None),
-        (["poisson"], "poisson", "POISSON_FIT", None),
-        (["blend", "b.png"], "poisson", "POISSON_FIT", None),
-        (["compare", "image"], "derivatives", "COMPARE_FIT", None),
+        (["poisson"], "gradient_domain", "POISSON_FIT", None),
+        (["blend", "b.png"], "gradient_domain", "POISSON_FIT", None),
+        (["compare", "image"], "derivative_maps", "COMPARE_FIT", None),
     ],
 )
 def test_the_library_defaults_are_the_commands_defaults(command, module, fit_name, batch_name):

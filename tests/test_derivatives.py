@@ -11,7 +11,7 @@ from PIL import Image as PILImage
 from sirenkit.cli import main
 from sirenkit.fields import FieldConfig
 from sirenkit.fit import FitConfig
-from sirenkit.recipes.derivatives import (
+from sirenkit.recipes.derivative_maps import (
     compare_models,
     data_derivatives,
     derivative_metrics,

@@ -16,7 +16,7 @@ from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig
 from sirenkit.fit import FitConfig
 from sirenkit.problems import Problem
-from sirenkit.recipes.poisson import BlendConfig, PoissonConfig, blend_images, reconstruct_image
+from sirenkit.recipes.gradient_domain import BlendConfig, PoissonConfig, blend_images, reconstruct_image
 from sirenkit.signals import Image, image_from_array, load_image
 
 FAST = FitConfig(steps=300, lr=1e-3, schedule="cosine", checkpoint_every=0)

@@ -17,7 +17,7 @@ import soundfile
 from conftest import run_cli
 from sirenkit.outputs.audio import snr_db
 from sirenkit.outputs.metrics import format_metric, psnr_from_mse
-from sirenkit.recipes.derivatives import map_psnr, relative_error
+from sirenkit.recipes.derivative_maps import map_psnr, relative_error
 
 TINY = ["--steps", "2", "--width", "16", "--depth", "1", "--quiet"]
 

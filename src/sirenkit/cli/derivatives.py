@@ -21,7 +21,7 @@ from sirenkit.errors import InputError
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
 from sirenkit.outputs.metrics import format_metric
-from sirenkit.recipes.derivatives import COMPARE_FIT
+from sirenkit.recipes.derivative_maps import COMPARE_FIT
 
 COMPARE_MODELS = "siren,relu,tanh,relu-pe"
 TABLE_COLUMNS = (
@@ -63,7 +63,7 @@ def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParse
 
 
 def run_derivatives(args: argparse.Namespace) -> None:
-    from sirenkit.recipes.derivatives import DERIVATIVE_FILES, derivatives_report
+    from sirenkit.recipes.derivative_maps import DERIVATIVE_FILES, derivatives_report
     from sirenkit.signals import load_image
     from sirenkit.store import load_representation
 
@@ -107,7 +107,7 @@ def _int_list(text: str, what: str) -> list[int]:
 
 
 def run_compare_image(args: argparse.Namespace) -> None:
-    from sirenkit.recipes.derivatives import compare_models, write_comparison
+    from sirenkit.recipes.derivative_maps import compare_models, write_comparison
     from sirenkit.signals import load_image
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]

@@ -11,7 +11,7 @@ from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
 from sirenkit.outputs.metrics import format_metric
 from sirenkit.problems.gradient_domain import ANCHORS, BLEND_ANCHORS, SOURCES
-from sirenkit.recipes.poisson import POISSON_FIT, BlendConfig, PoissonConfig
+from sirenkit.recipes.gradient_domain import POISSON_FIT, BlendConfig, PoissonConfig
 
 RUN_FILES = "model.safetensors, {image}, supervision_*.png, network_*.png, curve.png, metrics.jsonl, summary.json"
 
@@ -55,7 +55,7 @@ def _add_fit_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_poisson(args: argparse.Namespace) -> None:
-    from sirenkit.recipes.poisson import reconstruct_image
+    from sirenkit.recipes.gradient_domain import reconstruct_image
     from sirenkit.signals import load_image
 
     poisson = config_from_args(PoissonConfig, args)
@@ -77,7 +77,7 @@ def run_poisson(args: argparse.Namespace) -> None:
 
 
 def run_blend(args: argparse.Namespace) -> None:
-    from sirenkit.recipes.poisson import blend_images, check_blend_inputs, mask_from_image
+    from sirenkit.recipes.gradient_domain import blend_images, check_blend_inputs, mask_from_image
     from sirenkit.signals import load_image
 
     blend = config_from_args(BlendConfig, args)

@@ -1,8 +1,9 @@
-"""Poisson recipes: reconstruct an image from its gradients or its Laplacian alone, and fuse two
-images in the gradient domain; each writes the image, the supervision maps and its quality.
+"""Gradient-domain recipes: reconstruct an image from its gradients or its Laplacian alone (Poisson
+reconstruction, `sirenkit poisson`), and fuse two images through their gradients (`sirenkit
+blend`); each writes the image, the supervision maps and its quality.
 
 Units: the field works on values in [-1, 1]; images, maps and metrics are on pixel values in
-[0, 1] (maps per unit of coordinate, as `recipes.derivatives`).
+[0, 1] (maps per unit of coordinate, as `recipes.derivative_maps`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from sirenkit.problems.gradient_domain import (
     derivative_targets,
     gradient_domain_problem,
 )
-from sirenkit.recipes.derivatives import DISPLAY_PERCENTILE, field_derivatives
+from sirenkit.recipes.derivative_maps import DISPLAY_PERCENTILE, field_derivatives
 from sirenkit.recipes.image import image_field_config, render_image, signal_metadata
 from sirenkit.recipes.kind import fit_signal
 from sirenkit.resources import Request, image_render_request, point_bytes, training_request

@@ -1,4 +1,4 @@
-"""Derivatives of a fitted image against the filtered data: maps, numbers, and the model comparison.
+"""Derivative maps of a fitted image against the filtered data: maps, numbers, and the model comparison.
 
 Units. Everything is in pixel-value units (the image's [0, 1] scale, not the network's [-1, 1])
 per unit of coordinate on the isotropic grid (the longer side spans [-1, 1]): the network's
