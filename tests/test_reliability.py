@@ -133,6 +133,15 @@ def test_resume_refuses_another_input_and_changed_settings_but_takes_more_steps(
     assert metric_steps(run) == list(range(1, 31))
 
 
+def test_a_resume_names_a_setting_the_command_line_has_no_option_for_by_its_name(camera64, tmp_path, capsys):
+    rep, problem = tiny_image_fit(camera64)
+    fit(rep, problem, FitConfig(steps=2, compile="auto"), run_dir=tmp_path, quiet=True)
+    rep, problem = tiny_image_fit(camera64)
+    fit(rep, problem, FitConfig(steps=3, compile="off"), run_dir=tmp_path, resume=True, quiet=True)
+    err = capsys.readouterr().err
+    assert "the compile setting auto -> off" in err and "--compile" not in err
+
+
 def test_resume_without_a_checkpoint_is_refused(image_file, tmp_path, capsys):
     code, err = run_cli(fit_args(image_file, tmp_path / "empty", "--resume"), capsys)
     assert code == 2 and "no checkpoint to resume" in err

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -486,8 +486,7 @@ def _check_resume(
     for group in ("options", "fit"):
         for key in sorted(set(now[group]) & set(before[group])):
             if now[group][key] != before[group][key]:
-                flag = "--" + key.replace("_", "-")
-                entry = f"{flag} {before[group][key]} -> {now[group][key]}"
+                entry = f"{_setting_name(key)} {before[group][key]} -> {now[group][key]}"
                 (allowed if key in RESUMABLE_SETTINGS else changed).append(entry)
     if state.representation.config != representation.config:
         ours, theirs = representation.config.to_dict(), state.representation.config.to_dict()
@@ -500,6 +499,13 @@ def _check_resume(
         )
     for entry in dict.fromkeys(allowed):
         _notice(f"resume changes {entry}")
+
+
+def _setting_name(key: str) -> str:
+    """How a message names a setting: its option (`--lr`), or the field's name for a FitConfig field
+    the command line does not offer as an option (metadata "option": False)."""
+    hidden = {f.name for f in fields(FitConfig) if f.metadata.get("option") is False}
+    return f"the {key} setting" if key in hidden else "--" + key.replace("_", "-")
 
 
 def _plain(value: Any) -> Any:
