@@ -14,8 +14,8 @@ border and mean from the Laplacian). The network never sees the image otherwise.
 paper, the Laplacian is also supervised between the pixels (see `problems.gradient_domain`), in
 both runs.
 
-Cost: every step evaluates the field's gradient or Laplacian at 65,536 points; at full size
-run it on a GPU (--device cuda), or expect hours per fit on a CPU.
+Cost: every step evaluates the field's gradient or Laplacian at 65,536 points, so at full size
+this is a GPU benchmark (--device cuda); the s/fit column prints what each fit took.
 
 PSNR: pixel values in [0, 1], data range 1, against the image. Without anchor the constant is
 free, so the table gives the PSNR after adding the best constant ("aligned") beside the PSNR as
@@ -23,10 +23,10 @@ rendered. Each source's "Fourier" row is the classical solution of the same supe
 (`signals.integrate_gradient`, Frankot–Chellappa least squares; `signals.solve_poisson` with a
 Neumann border): the best a band-limited field does with those targets, so how far a network
 is from it is how far its fit is from converged. The Sobel filter's smoothing caps it from
-gradients (33.28 dB at 256×256). `--psnr-every N` also prints each fit's aligned PSNR every N
-steps (its rendering counts in s/fit): a fit to the pixels alone can pass its best and fall back
-(see `problems.gradient_domain`). `--size` and `--crop` shrink the problem for a smoke run
-(e.g. --size 64 --steps 5).
+gradients; `--steps 0` prints the Fourier rows without training. `--psnr-every N` also prints
+each fit's aligned PSNR every N steps (its rendering counts in s/fit): a fit to the pixels alone
+can pass its best and fall back (see `problems.gradient_domain`). `--size` and `--crop` shrink
+the problem for a smoke run (e.g. --size 64 --steps 5).
 """
 
 from __future__ import annotations

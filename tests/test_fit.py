@@ -36,8 +36,9 @@ def test_relu_of_the_same_size_stays_below_25_db(siren_vs_relu):
 
 def test_bf16_hidden_layers_fit_as_well_as_fp32(camera64):
     # A narrow field keeps this cheap on CPUs without native bfloat16 (there a bf16 matmul is
-    # emulated, ~70x slower at width 256). Below bf16's rounding floor (~55 dB on this crop) the
-    # two precisions fit alike; `precision=auto` picks bf16 only where the hardware has it.
+    # emulated, far slower than fp32). Well below bf16's rounding floor (8 significant bits; the
+    # README's "Speed" section measures it on this crop) the two precisions fit alike;
+    # `precision=auto` picks bf16 only where the hardware has it.
     field = FieldConfig(width=64, depth=2)
     fp32, bf16 = (
         fit_image(camera64, field, FitConfig(steps=150, **{**FAST, "precision": precision}), quiet=True)

@@ -35,7 +35,8 @@ from sirenkit.signals import Image, axis_extents, discrete_laplacian, sobel_grad
 from sirenkit.store import Representation
 
 DERIVATIVE_CHUNK = 16384
-"""Grid points per jet evaluation: a 3×256 SIREN's forward jet of 16k points needs ~70 MB."""
+"""Grid points per jet evaluation: the forward jet's memory grows with the points, so chunks bound it
+(`python benchmarks/derivatives.py` prints its peak at 65,536 points)."""
 
 DISPLAY_PERCENTILE = 99.5
 """Maps are drawn on a colour scale up to this percentile of the ground truth's magnitude."""

@@ -21,9 +21,10 @@ from sirenkit.signals import Image, axis_extents, to_unit
 from sirenkit.store import Representation
 
 IMAGE_FIT = FitConfig(steps=2000, lr=1e-3, schedule="cosine", precision="auto")
-"""Training settings of `fit_image` and `sirenkit fit image`: Adam at 1e-3 with cosine decay (the
-fastest stable rate on random batches), bf16 products where the device has them natively;
-`python benchmarks/image_fit.py` measures them."""
+"""Training settings of `fit_image` and `sirenkit fit image`: Adam at 1e-3 with cosine decay (chosen
+as the fastest rate that stays stable on random batches; the paper's full-batch rate is 1e-4),
+bf16 products where the device has them natively; `python benchmarks/image_fit.py --parts
+defaults` measures them."""
 IMAGE_BATCH = 8192
 """Random pixels per step by default: far cheaper per step than every pixel, enough to cover the
 image every few steps; `python benchmarks/image_fit.py` prints the time to 30 and 35 dB."""
