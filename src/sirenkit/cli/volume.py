@@ -66,8 +66,8 @@ def parse_volume_size(text: str) -> tuple[int, int, int]:
 def render_volume_file(args: argparse.Namespace, representation: Representation) -> None:
     """`sirenkit render` of a volume checkpoint: the grid at --size WxHxD as .npy (source units), or its
     middle slices as .png."""
-    from sirenkit.outputs.files import output_format
-    from sirenkit.recipes.volume import render_request, render_size, render_volume, write_npy, write_slices
+    from sirenkit.outputs.files import output_format, write_npy
+    from sirenkit.recipes.volume import render_request, render_size, render_volume, write_slices
     from sirenkit.resources import require
 
     depth, height, width = render_size(representation, parse_volume_size(args.size) if args.size else None)

@@ -106,6 +106,16 @@ def _quantize(pixels: np.ndarray, bit_depth: int) -> np.ndarray:
     return data
 
 
+def write_npy(path: str | Path, values: np.ndarray) -> None:
+    """Write an array as `.npy` (no pickled objects), atomically."""
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # np.save on a path would append ".npy" to the temporary name
+            np.save(handle, values, allow_pickle=False)
+
+    atomic_write(path, save)
+
+
 def write_json(path: str | Path, document: dict[str, Any]) -> None:
     """Write `document` as strict JSON (RFC 8259: no NaN or Infinity; see `store.strict_json`), atomically."""
     text = strict_json(document, indent=2) + "\n"

@@ -19,12 +19,13 @@ from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig, nyquist_frequencies
 from sirenkit.fit import FitConfig, FitResult, LiveMetrics
 from sirenkit.outputs import evaluate_grid, image_psnr, plot_curve, psnr_from_mse, write_json, write_png
+from sirenkit.outputs.files import write_npy
 from sirenkit.problems import PointSet, Problem, fitting_problem
 from sirenkit.recipes.kind import fit_signal, kind_name, register_kind
 from sirenkit.resources import FLOAT32, Request, point_bytes, training_request
 from sirenkit.signals import axis_extents, to_unit
-from sirenkit.signals.volume import Volume, to_unit_range
-from sirenkit.store import Representation, atomic_write
+from sirenkit.signals.volume import Volume, from_unit_range, to_unit_range
+from sirenkit.store import Representation
 
 RENDER_VALUE_BYTES = 4 * FLOAT32
 """Per value of a rendered volume: the float32 render, two temporaries of its [0, 1] mapping and
@@ -67,7 +68,7 @@ def render_volume(
     signal = representation.signal
     extents = axis_extents(tuple(signal["shape"]))
     unit = to_unit(evaluate_grid(representation.field, shape, extents=extents, device=device)).numpy()
-    return (signal["low"] + unit * (signal["high"] - signal["low"])).astype(np.float32)
+    return from_unit_range(unit, signal["low"], signal["high"])
 
 
 def middle_slices(values: np.ndarray) -> np.ndarray:
@@ -80,16 +81,6 @@ def middle_slices(values: np.ndarray) -> np.ndarray:
     for index, cut in enumerate(cuts):
         canvas[: cut.shape[0], index * side : index * side + cut.shape[1]] = cut
     return canvas
-
-
-def write_npy(path: str | Path, values: np.ndarray) -> None:
-    """Write an array as `.npy`, atomically."""
-
-    def save(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:  # np.save on a path would append ".npy" to the temporary name
-            np.save(handle, values, allow_pickle=False)
-
-    atomic_write(path, save)
 
 
 def write_slices(path: str | Path, values: np.ndarray, low: float, high: float) -> None:

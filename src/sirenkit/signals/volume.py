@@ -52,7 +52,7 @@ class Volume:
 
     def to_source(self, unit: np.ndarray) -> np.ndarray:
         """Unit values in [0, 1] back to the source's units (float32)."""
-        return (self.low + unit * (self.high - self.low)).astype(np.float32)
+        return from_unit_range(unit, self.low, self.high)
 
 
 def volume_from_array(array: np.ndarray) -> Volume:
@@ -72,6 +72,11 @@ def volume_from_array(array: np.ndarray) -> Volume:
         raise InputError("the volume has NaN or infinite values")
     low, high = float(values.min()), float(values.max())
     return Volume(to_unit_range(values, low, high), low, high)
+
+
+def from_unit_range(unit: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Unit values in [0, 1] mapped back so that [0, 1] becomes [low, high] (float32)."""
+    return (low + unit * (high - low)).astype(np.float32)
 
 
 def to_unit_range(values: np.ndarray, low: float, high: float) -> np.ndarray:
