@@ -90,16 +90,16 @@ def fit_args(path, out, *extra):
 
 @pytest.mark.parametrize(("extra", "expected"), [((), 8192), (("--batch", "0"), None), (("--batch", "100"), 100)])
 def test_fit_image_draws_8192_random_pixels_per_step_unless_told(extra, expected, small_png, tmp_path, monkeypatch):
-    import sirenkit.recipes.image
+    from sirenkit.recipes.image import ImageKind
 
     seen = {}
-    real = sirenkit.recipes.image.fit_image
+    real = ImageKind.problem
 
-    def spy(*args, batch=None, **kwargs):
+    def spy(self, signal, batch, device):
         seen["batch"] = batch
-        return real(*args, batch=batch, **kwargs)
+        return real(self, signal, batch, device)
 
-    monkeypatch.setattr(sirenkit.recipes.image, "fit_image", spy)
+    monkeypatch.setattr(ImageKind, "problem", spy)
     assert main(fit_args(small_png, tmp_path / "run", *extra)) == 0
     assert seen["batch"] == expected
 

@@ -153,6 +153,10 @@ class FitResult:
             "parameters": sum(p.numel() for p in self.representation.field.parameters()),
         }
 
+    def effort(self) -> str:
+        """How long the fit took, as headlines end: "after N steps in S s"."""
+        return f"after {self.steps} steps in {self.seconds:.1f} s"
+
 
 LiveMetrics = Callable[[dict[str, float]], dict[str, float]]
 

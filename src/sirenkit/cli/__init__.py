@@ -1,6 +1,8 @@
 """The `sirenkit` command line: parses options into typed configs and calls the library.
 
-Each kind of signal registers its commands from its own module (`cli/image.py`, ...).
+Each kind of signal describes its `fit` command and its renderer in its own module (`cli/image.py`,
+..., a `KindCommand`, listed in `KIND_COMMANDS`); the commands that are not a kind's fit or render
+(`derivatives`, `mesh`, `preview`, `poisson`, `blend`) register themselves from `COMMAND_MODULES`.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from typing import Any
 from sirenkit.calculus import COMPILE_MODES, CompileMode
 from sirenkit.cli import audio, derivatives, image, poisson, sdf, video, volume
 from sirenkit.cli.common import Parser, RunStopped, describe_os_error
+from sirenkit.cli.kinds import add_fit_command, add_render_command
 from sirenkit.errors import InputError
 
-COMMAND_MODULES = [image, derivatives, audio, video, volume, sdf, poisson]
+KIND_COMMANDS = [image.COMMAND, audio.COMMAND, video.COMMAND, volume.COMMAND, sdf.COMMAND]
+COMMAND_MODULES = [derivatives, sdf, poisson]
 COMPILE_VARIABLE = "SIRENKIT_COMPILE"
 """The environment variable that sets `FitConfig.compile` for every fit command."""
 
@@ -29,8 +33,11 @@ def build_parser() -> Parser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     fit = commands.add_parser("fit", help="fit a representation to a signal")
     fit_kinds = fit.add_subparsers(dest="kind", required=True, parser_class=Parser)
+    for command in KIND_COMMANDS:
+        add_fit_command(fit_kinds, command)
+    add_render_command(commands, KIND_COMMANDS)
     for module in COMMAND_MODULES:
-        module.register(fit_kinds, commands)
+        module.register(commands)
     return parser
 
 

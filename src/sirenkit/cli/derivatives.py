@@ -34,7 +34,7 @@ TABLE_COLUMNS = (
 """`compare image`'s table: (heading, metric key, width, format) per column."""
 
 
-def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction) -> None:
     derivatives = commands.add_parser(
         "derivatives", help="a fitted image's gradient and Laplacian against the Sobel and Laplace filters of the data"
     )

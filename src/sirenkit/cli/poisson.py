@@ -16,7 +16,7 @@ from sirenkit.recipes.gradient_domain import POISSON_FIT, BlendConfig, PoissonCo
 RUN_FILES = "model.safetensors, {image}, supervision_*.png, network_*.png, curve.png, metrics.jsonl, summary.json"
 
 
-def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction) -> None:
     poisson = commands.add_parser(
         "poisson", help="reconstruct an image from its gradients or its Laplacian alone (the network never sees it)"
     )

@@ -6,60 +6,70 @@ import argparse
 import time
 from pathlib import Path
 
-from sirenkit.cli.common import (
-    add_device_option,
-    add_run_options,
-    fit_defaults,
-    prepare_outputs,
-    resolve_device,
-    run_fit,
-)
+from sirenkit.cli.common import add_device_option, prepare_outputs, resolve_device
+from sirenkit.cli.kinds import KindCommand
 from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.errors import InputError
-from sirenkit.fields import FIELD_BUILDERS, FieldConfig
-from sirenkit.fit import FitConfig
 from sirenkit.outputs.mesh import MESH_METHODS
 from sirenkit.outputs.sphere_trace import UP_AXES
 from sirenkit.problems.sdf import SDFConfig
-from sirenkit.recipes.sdf import SDF_FIT
+from sirenkit.recipes.sdf import SDF_FIT, SDFKind
 from sirenkit.signals.points import DEFAULT_SURFACE_SAMPLES
 
 
-def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParsersAction) -> None:
-    sdf = fit_kinds.add_parser(
-        "sdf", help="fit a signed distance field to a point cloud or mesh (.xyz, .ply, .obj, .off, .stl)"
-    )
-    sdf.add_argument("path", type=Path, help="the surface: .xyz (x y z [nx ny nz]) or a mesh / point cloud file")
-    add_run_options(
-        sdf,
-        "folder for model.safetensors, mesh.ply, preview.png, curve.png, summary.json",
-        batch=SDFConfig.surface_points,
-        batch_help="surface points drawn per step",
-    )
-    sdf.add_argument(
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--points",
         type=int,
         default=None,
         help=f"points sampled on a mesh's faces, or kept of a point cloud (default: {DEFAULT_SURFACE_SAMPLES:,} "
         "on a mesh, all of a point cloud)",
     )
-    sdf.add_argument(
+    parser.add_argument(
         "--normals",
         choices=("auto", "given", "estimate"),
         default="auto",
         help="auto: the file's (face or nx ny nz) normals, estimated when it has none; given: require them; "
         "estimate: always estimate (PCA + spanning-tree orientation) (default: auto)",
     )
-    sdf.add_argument("--resolution", type=int, default=256, help="samples per axis of the mesh grid (default: 256)")
-    sdf.add_argument(
+    parser.add_argument("--resolution", type=int, default=256, help="samples per axis of the mesh grid (default: 256)")
+    parser.add_argument(
         "--preview-size", type=int, default=256, help="pixels per side of each preview view; 0: none (default: 256)"
     )
-    add_up_option(sdf)
-    add_config_options(sdf, FieldConfig, skip=("in_dim", "out_dim"), choices={"model": list(FIELD_BUILDERS)})
-    add_config_options(sdf, FitConfig, defaults=fit_defaults(SDF_FIT))
-    add_config_options(sdf, SDFConfig, skip=("surface_points",))
-    sdf.set_defaults(run=run_fit_sdf)
+    add_up_option(parser)
+    add_config_options(parser, SDFConfig, skip=("surface_points",))
 
+
+def load(args: argparse.Namespace):
+    from sirenkit.signals.points import load_oriented_points
+
+    return load_oriented_points(args.path, samples=args.points, normals=args.normals, seed=args.seed)
+
+
+def sdf_kind(args: argparse.Namespace) -> SDFKind:
+    """The SDF kind of the parsed options; --batch is the surface points drawn per step."""
+    if args.batch < 1:
+        raise InputError(f"batch must be at least 1, got {args.batch}")
+    weights = config_from_args(SDFConfig, args, surface_points=args.batch)
+    return SDFKind(weights, args.resolution, args.preview_size, args.up, source=str(args.path.resolve()))
+
+
+COMMAND = KindCommand(
+    name="sdf",
+    help="fit a signed distance field to a point cloud or mesh (.xyz, .ply, .obj, .off, .stl)",
+    path_help="the surface: .xyz (x y z [nx ny nz]) or a mesh / point cloud file",
+    files="model.safetensors, mesh.ply, preview.png, curve.png, summary.json",
+    fit=SDF_FIT,
+    batch=SDFConfig.surface_points,
+    batch_help="surface points drawn per step",
+    load=load,
+    kind=sdf_kind,
+    options=add_options,
+)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """`sirenkit mesh` and `sirenkit preview` of a fitted SDF."""
     mesh = commands.add_parser("mesh", help="extract the zero level set of a fitted SDF as a mesh (.ply or .obj)")
     mesh.add_argument("checkpoint", type=Path, help="a model.safetensors written by `sirenkit fit sdf`")
     mesh.add_argument("--resolution", type=int, default=512, help="samples per axis of the grid (default: 512)")
@@ -89,39 +99,6 @@ def add_up_option(parser: argparse.ArgumentParser) -> None:
         choices=UP_AXES,
         default="z",
         help="the shape's vertical axis in the previews: y for y-up meshes such as the bunny and Spot (default: z)",
-    )
-
-
-def run_fit_sdf(args: argparse.Namespace) -> None:
-    from sirenkit.recipes.sdf import fit_sdf
-    from sirenkit.signals.points import load_oriented_points
-
-    field_config = config_from_args(FieldConfig, args, in_dim=3, out_dim=1)
-    fit_config = config_from_args(FitConfig, args)
-    if args.batch < 1:
-        raise InputError(f"batch must be at least 1, got {args.batch}")
-    sdf_config = config_from_args(SDFConfig, args, surface_points=args.batch)
-    points = load_oriented_points(args.path, samples=args.points, normals=args.normals, seed=fit_config.seed)
-    outcome = run_fit(
-        args,
-        {"path": args.path},
-        lambda settings: fit_sdf(
-            points,
-            field_config,
-            fit_config,
-            sdf_config,
-            resolution=args.resolution,
-            preview_size=args.preview_size,
-            preview_up=args.up,
-            source=str(args.path.resolve()),
-            **settings,
-        ),
-    )
-    s = outcome.summary()
-    print(
-        f"{s['model']}: Chamfer-L1 {s['chamfer_l1']:.3%} of the diagonal, normal consistency "
-        f"{s['normal_consistency']:.4f}, F-score {s['fscore']:.4f} after {s['steps']} steps in {s['seconds']:.1f} s "
-        f"-> {args.out}"
     )
 
 

@@ -3,53 +3,21 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from sirenkit.cli.common import add_run_options, fit_defaults, prepare_outputs, resolve_device, run_fit
-from sirenkit.configargs import add_config_options, config_from_args
+from sirenkit.cli.common import prepare_outputs, resolve_device
+from sirenkit.cli.kinds import KindCommand
 from sirenkit.errors import InputError
-from sirenkit.fields import FIELD_BUILDERS, FieldConfig
-from sirenkit.fit import FitConfig
-from sirenkit.outputs.metrics import format_metric
-from sirenkit.recipes.volume import VOLUME_BATCH, VOLUME_FIT
+from sirenkit.recipes.volume import VOLUME_BATCH, VOLUME_FIT, VolumeKind
 from sirenkit.store import Representation
 
 VOLUME_FORMATS = {".npy": "NPY", ".png": "PNG"}
 """What `render` writes of a volume: the whole grid (.npy, source units) or its middle slices (.png)."""
 
 
-def register(fit_kinds: argparse._SubParsersAction, commands: argparse._SubParsersAction) -> None:
-    volume = fit_kinds.add_parser("volume", help="fit a 3-D grid of values (.npy, multi-page .tif)")
-    volume.add_argument("path", type=Path, help="the volume: .npy (D, H, W) or (D, H, W, C), or a multi-page TIFF")
-    add_run_options(
-        volume,
-        "folder for model.safetensors, reconstruction.npy, slices.png, curve.png, metrics.jsonl, summary.json",
-        batch=VOLUME_BATCH,
-        batch_help="random voxels per step, 0 for all",
-    )
-    add_config_options(volume, FieldConfig, skip=("in_dim", "out_dim"), choices={"model": list(FIELD_BUILDERS)})
-    add_config_options(volume, FitConfig, defaults=fit_defaults(VOLUME_FIT))
-    volume.set_defaults(run=run_fit_volume)
-
-
-def run_fit_volume(args: argparse.Namespace) -> None:
-    from sirenkit.recipes.volume import fit_volume
+def load(args: argparse.Namespace):
     from sirenkit.signals.volume import load_volume
 
-    field_config = config_from_args(FieldConfig, args, in_dim=3, out_dim=1)
-    fit_config = config_from_args(FitConfig, args)
-    volume = load_volume(args.path)
-    outcome = run_fit(
-        args,
-        {"path": args.path},
-        lambda settings: fit_volume(volume, field_config, fit_config, batch=args.batch or None, **settings),
-    )
-    s = outcome.summary()
-    depth, height, width = volume.shape
-    print(
-        f"{s['model']}: PSNR {format_metric(s['psnr_db'], '.2f', ' dB')} over {width}x{height}x{depth} voxels "
-        f"after {s['steps']} steps in {s['seconds']:.1f} s -> {args.out}"
-    )
+    return load_volume(args.path)
 
 
 def parse_volume_size(text: str) -> tuple[int, int, int]:
@@ -81,3 +49,18 @@ def render_volume_file(args: argparse.Namespace, representation: Representation)
     else:
         write_slices(out, values, representation.signal["low"], representation.signal["high"])
     print(f"wrote {out} ({width}x{height}x{depth}{', middle slices' if format_ == 'PNG' else ''})")
+
+
+COMMAND = KindCommand(
+    name="volume",
+    help="fit a 3-D grid of values (.npy, multi-page .tif)",
+    path_help="the volume: .npy (D, H, W) or (D, H, W, C), or a multi-page TIFF",
+    files="model.safetensors, reconstruction.npy, slices.png, curve.png, metrics.jsonl, summary.json",
+    fit=VOLUME_FIT,
+    batch=VOLUME_BATCH,
+    batch_help="random voxels per step, 0 for all",
+    load=load,
+    kind=lambda args: VolumeKind(),
+    render=render_volume_file,
+    render_formats=VOLUME_FORMATS,
+)

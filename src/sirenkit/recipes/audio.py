@@ -14,6 +14,7 @@ from sirenkit.fields import FieldConfig, nyquist_frequencies
 from sirenkit.fit import FitConfig, FitResult, LiveMetrics
 from sirenkit.outputs import evaluate_grid, plot_curve, write_json
 from sirenkit.outputs.audio import audio_mse, plot_audio, snr_db, snr_from_power, write_wav
+from sirenkit.outputs.metrics import format_metric
 from sirenkit.problems import PointSet, Problem, fitting_problem
 from sirenkit.recipes.kind import fit_signal, kind_name, register_kind
 from sirenkit.resources import Request, audio_render_request, point_bytes, training_request
@@ -96,6 +97,11 @@ class AudioFit:
             "snr_db": round(self.snr_db, 3),
             "metric_convention": "MSE and SNR over all samples and channels, samples in full-scale units [-1, 1]",
         }
+
+    def headline(self) -> str:
+        """One line for the command line: model, MSE, SNR, steps and time."""
+        model = self.result.representation.config.model
+        return f"{model}: MSE {self.mse:.3g}, SNR {format_metric(self.snr_db, '.2f', ' dB')} {self.result.effort()}"
 
 
 @register_kind

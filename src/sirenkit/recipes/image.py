@@ -14,6 +14,7 @@ from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig, nyquist_frequencies
 from sirenkit.fit import FitConfig, FitResult, LiveMetrics
 from sirenkit.outputs import evaluate_grid, image_psnr, image_ssim, plot_curve, psnr_from_mse, write_json, write_png
+from sirenkit.outputs.metrics import format_metric
 from sirenkit.problems import PointSet, Problem, fitting_problem
 from sirenkit.recipes.kind import fit_signal, kind_name, register_kind
 from sirenkit.resources import Request, image_render_request, point_bytes, training_request
@@ -96,6 +97,14 @@ class ImageFit:
             "metric_convention": "PSNR and SSIM on pixel values in [0, 1], data range 1",
             "weight_bytes": sum(p.numel() * p.element_size() for p in field_.parameters()),
         }
+
+    def headline(self) -> str:
+        """One line for the command line: model, PSNR, SSIM, steps and time."""
+        model = self.result.representation.config.model
+        return (
+            f"{model}: PSNR {format_metric(self.psnr, '.2f', ' dB')}, SSIM {format_metric(self.ssim, '.4f')} "
+            f"{self.result.effort()}"
+        )
 
 
 @register_kind

@@ -23,8 +23,21 @@ from sirenkit.problems import Problem
 from sirenkit.resources import Request, require
 from sirenkit.store import Representation
 
+
+class Outcome(Protocol):
+    """What a kind's `finish` returns: the fit, its measures, and two ways to tell them."""
+
+    def summary(self) -> dict[str, Any]:
+        """The run's summary.json: the fit (`FitResult.summary`) and the kind's measures."""
+        ...
+
+    def headline(self) -> str:
+        """One line for the command line: the model, the kind's measures, steps and time."""
+        ...
+
+
 SignalT = TypeVar("SignalT", contravariant=True)
-OutcomeT = TypeVar("OutcomeT", covariant=True)
+OutcomeT = TypeVar("OutcomeT", bound=Outcome, covariant=True)
 
 
 class Kind(Protocol, Generic[SignalT, OutcomeT]):

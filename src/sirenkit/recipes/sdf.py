@@ -128,6 +128,14 @@ class SDFFit:
             "parameters": sum(p.numel() for p in field_.parameters()),
         }
 
+    def headline(self) -> str:
+        """One line for the command line: model, Chamfer-L1, normal consistency, F-score, steps and time."""
+        return (
+            f"{self.result.representation.config.model}: Chamfer-L1 {self.metrics.chamfer_l1:.3%} of the diagonal, "
+            f"normal consistency {self.metrics.normal_consistency:.4f}, F-score {self.metrics.fscore:.4f} "
+            f"{self.result.effort()}"
+        )
+
 
 @register_kind
 @dataclass(frozen=True)

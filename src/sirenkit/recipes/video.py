@@ -16,6 +16,7 @@ from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig, nyquist_frequencies
 from sirenkit.fit import FitConfig, FitResult, LiveMetrics
 from sirenkit.outputs import image_psnr, plot_curve, psnr_from_mse, write_json
+from sirenkit.outputs.metrics import format_metric
 from sirenkit.outputs.video import render_frames, to_uint8, write_mp4
 from sirenkit.problems import Batch, Problem
 from sirenkit.problems.base import Constraint
@@ -147,6 +148,15 @@ class VideoFit:
             "frame_psnr_db": [round(p, 3) for p in self.frame_psnr],
             "metric_convention": "PSNR per frame on pixel values in [0, 1], data range 1, before MP4 encoding",
         }
+
+    def headline(self) -> str:
+        """One line for the command line: model, mean PSNR over the frames, steps and time."""
+        representation = self.result.representation
+        height, width = representation.signal["shape"][1:3]
+        return (
+            f"{representation.config.model}: mean PSNR {format_metric(self.mean_psnr, '.2f', ' dB')} over "
+            f"{len(self.frame_psnr)} frames of {width}x{height} {self.result.effort()}"
+        )
 
 
 def measure_video(

@@ -20,6 +20,7 @@ from sirenkit.fields import FieldConfig, nyquist_frequencies
 from sirenkit.fit import FitConfig, FitResult, LiveMetrics
 from sirenkit.outputs import evaluate_grid, image_psnr, plot_curve, psnr_from_mse, write_json, write_png
 from sirenkit.outputs.files import write_npy
+from sirenkit.outputs.metrics import format_metric
 from sirenkit.problems import PointSet, Problem, fitting_problem
 from sirenkit.recipes.kind import fit_signal, kind_name, register_kind
 from sirenkit.resources import FLOAT32, Request, point_bytes, training_request
@@ -102,6 +103,14 @@ class VolumeFit:
             "psnr_db": round(self.psnr, 3),
             "metric_convention": "PSNR on the volume's values mapped from their range [low, high] to [0, 1], data range 1",
         }
+
+    def headline(self) -> str:
+        """One line for the command line: model, PSNR, the grid's size, steps and time."""
+        depth, height, width = self.reconstruction.shape[:3]
+        return (
+            f"{self.result.representation.config.model}: PSNR {format_metric(self.psnr, '.2f', ' dB')} over "
+            f"{width}x{height}x{depth} voxels {self.result.effort()}"
+        )
 
 
 @register_kind

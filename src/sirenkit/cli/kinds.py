@@ -1,0 +1,122 @@
+"""`sirenkit fit KIND` and `sirenkit render` for every kind, each built from one `KindCommand`.
+
+A kind's command module (`cli/image.py`, ...) describes its command as a `KindCommand`: the words
+of its help, the options its signal and its `Kind` take, and its renderer. `add_fit_command` turns
+that into `sirenkit fit KIND` (the recipe's defaults become the options' defaults),
+`run_fit_command` runs it through the one fit path (`recipes.kind.fit_signal`) in a locked run
+folder, and `add_render_command` makes one `render` command for every kind that renders.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sirenkit.cli.common import add_device_option, add_run_options, fit_defaults, run_fit
+from sirenkit.configargs import add_config_options, config_from_args
+from sirenkit.fields import FIELD_BUILDERS, FieldConfig
+from sirenkit.fit import FitConfig
+from sirenkit.recipes.kind import Kind
+from sirenkit.store import Representation
+
+Renderer = Callable[[argparse.Namespace, Representation], None]
+
+
+@dataclass(frozen=True)
+class KindCommand:
+    """What the command line knows of one kind of signal.
+
+    `name` is the kind's registered name (`recipes.kind.KINDS`) and its fit subcommand; `files`
+    lists what a run folder receives; `fit` and `batch` are the recipe's defaults (`batch` None:
+    every sample; `--batch 0` asks for every sample on any kind); `load(args)` reads the signal and
+    `kind(args)` builds the `Kind` from the parsed options, which `options(parser)` adds besides
+    the field, training and run options (`field_skip`: `FieldConfig` fields the kind sets itself).
+    `render(args, representation)` writes a render of a checkpoint in one of `render_formats`
+    (suffix → format name).
+    """
+
+    name: str
+    help: str
+    path_help: str
+    files: str
+    fit: FitConfig
+    batch: int | None
+    batch_help: str
+    load: Callable[[argparse.Namespace], Any]
+    kind: Callable[[argparse.Namespace], Kind]
+    options: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+    field_skip: tuple[str, ...] = ("in_dim", "out_dim")
+    render: Renderer | None = None
+    render_formats: Mapping[str, str] = field(default_factory=dict)
+
+
+def add_fit_command(fit_kinds: argparse._SubParsersAction, command: KindCommand) -> None:
+    """`sirenkit fit NAME PATH --out RUN [options]` for one kind."""
+    parser = fit_kinds.add_parser(command.name, help=command.help)
+    parser.add_argument("path", type=Path, help=command.path_help)
+    add_run_options(parser, f"folder for {command.files}", batch=command.batch, batch_help=command.batch_help)
+    command.options(parser)
+    add_config_options(parser, FieldConfig, skip=command.field_skip, choices={"model": list(FIELD_BUILDERS)})
+    add_config_options(parser, FitConfig, defaults=fit_defaults(command.fit))
+    parser.set_defaults(run=lambda args: run_fit_command(command, args))
+
+
+def run_fit_command(command: KindCommand, args: argparse.Namespace) -> None:
+    """Load the signal, fit it in `args.out` and print the outcome's headline."""
+    from sirenkit.recipes.kind import fit_signal
+
+    field_config = config_from_args(FieldConfig, args)  # the kind sets its inputs and outputs
+    fit_config = config_from_args(FitConfig, args)
+    kind = command.kind(args)
+    signal = command.load(args)
+    batch = None if args.batch == 0 else args.batch
+    outcome = run_fit(
+        args,
+        {"path": args.path},
+        lambda settings: fit_signal(kind, signal, field_config, fit_config, batch=batch, **settings),
+    )
+    print(f"{outcome.headline()} -> {args.out}")
+
+
+def add_render_command(commands: argparse._SubParsersAction, kinds: Sequence[KindCommand]) -> None:
+    """`sirenkit render CHECKPOINT [--size ...] [--out FILE]` for every kind in `kinds` that renders."""
+    renderers = {command.name: command for command in kinds if command.render is not None}
+    render = commands.add_parser(
+        "render", help="render a fitted image, sound, video or volume at any size, rate or frame count"
+    )
+    render.add_argument("checkpoint", type=Path, help="a model.safetensors written by `sirenkit fit`")
+    render.add_argument(
+        "--size", help="image or video frame size WxH, e.g. 2048x2048, or volume size WxHxD (default: the source size)"
+    )
+    render.add_argument("--rate", type=int, help="audio: sample rate in Hz (default: the source rate)")
+    render.add_argument("--frames", type=int, help="video: frame count over the clip's span (default: the source's)")
+    render.add_argument("--fps", type=float, help="video: frame rate (default: keeps the clip's duration)")
+    render.add_argument(
+        "--out",
+        type=Path,
+        help="output file: .png, .jpg, .jpeg or .webp for an image, .wav or .flac for audio, .mp4 for video, "
+        ".npy (the grid) or .png (middle slices) for a volume "
+        "(default: render_WxH.png, render_RATEHz.wav, render_WxHxT.mp4 or render_WxHxD.npy beside the checkpoint)",
+    )
+    add_device_option(render)
+    render.set_defaults(run=lambda args: run_render(args, renderers))
+
+
+def run_render(args: argparse.Namespace, renderers: Mapping[str, KindCommand]) -> None:
+    """Render a checkpoint with its kind's renderer; an unknown --out suffix is refused before the
+    checkpoint is read, a checkpoint of a kind that does not render after."""
+    from sirenkit.outputs.files import output_format
+    from sirenkit.recipes.kind import kind_name
+    from sirenkit.store import load_representation
+
+    if args.out is not None:
+        every_format = {
+            suffix: name for command in renderers.values() for suffix, name in command.render_formats.items()
+        }
+        output_format(args.out, every_format, "render")
+    representation = load_representation(args.checkpoint)
+    command = renderers[kind_name(representation, *renderers)]
+    command.render(args, representation)
