@@ -29,6 +29,8 @@ import subprocess
 import sys
 import time
 
+from machine import describe_machine
+
 CHECKPOINTS = (100, 250, 500)
 OFFICIAL_SECONDS_TO_30DB = 150.0
 """The official SIREN code's time to 30 dB on the issue's machine."""
@@ -184,10 +186,7 @@ def main() -> None:
     from sirenkit.fit import autocast_dtype
 
     auto = autocast_dtype("auto", torch.device("cpu")) or torch.float32
-    print(
-        f"camera 256x256, 3x256 SIREN, Adam lr 1e-4, full batch; torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads; precision auto = {auto} on this CPU"
-    )
+    print(f"camera 256x256, 3x256 SIREN, Adam lr 1e-4, full batch; {describe_machine()}")
     reference = None
     if "speed" in parts:
         print(

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from jet_helpers import CHANNELS, MODELS, points, relative_error, small_field
 
 from sirenkit.calculus import jet, jet_chunk_points
 from sirenkit.fields import Activation, Dense, Identity, MLPField
+
+from .jet_helpers import CHANNELS, MODELS, points, relative_error, small_field
 
 
 @pytest.mark.parametrize("in_dim", [1, 2, 3])

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from jet_helpers import CHANNELS, MODELS, central_differences, points, relative_error, small_field, smooth_rows
 
 from sirenkit.calculus import divergence, gradient, jet, jet_path, laplacian
+
+from .jet_helpers import CHANNELS, MODELS, central_differences, points, relative_error, small_field, smooth_rows
 
 
 @pytest.mark.parametrize("in_dim", [1, 2, 3])

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from jet_helpers import points, relative_error, small_field, training_path_results
 
 from sirenkit.calculus import COMPILE_MIN_POINTS, Compiler, jet_chunk_points
 from sirenkit.calculus.kernels import compile_fullgraph
+
+from .jet_helpers import points, relative_error, small_field, training_path_results
 
 CPU = torch.device("cpu")
 THREE_CHUNKS = 2 * jet_chunk_points(CPU) + 100

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import torch
-from jet_helpers import CHANNELS, points, small_field
 
 from sirenkit.calculus import autograd_jet, hessian, laplacian
+
+from .jet_helpers import CHANNELS, points, small_field
 
 
 class Quadratic(torch.nn.Module):

@@ -4,12 +4,14 @@ Two paths behind one interface:
 
 - forward (`forward.py`): pushes (value, gradient, Laplacian) through the field in one pass, with
   a fused kernel and a hand-written backward; its elementwise kernels, eager or compiled by a
-  `Compiler`, are in `kernels.py`. Needs an `MLPField`.
+  `Compiler`, are in `kernels.py`. Needs an `MLPField` or a `BatchedField`.
 - autograd (`reference.py`): reverse mode, as the official SIREN code does; works for any module
   mapping (..., d) to (..., c), and serves as the reference.
 
 Shapes: x is (..., d) — (N, d) or (B, N, d) —; value (..., c); gradient (..., c, d), per unit
 of coordinate; Laplacian (..., c), per unit of coordinate squared; Hessian (..., c, d, d).
+For a `BatchedField` of K fields, x is (K, ..., d) and every result has that leading K axis:
+field k's derivatives at x[k].
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sirenkit.calculus.forward import JET_CHUNK_POINTS, forward_jet, jet_chunk_p
 from sirenkit.calculus.kernels import COMPILE_MIN_POINTS, COMPILE_MODES, CompileMode, Compiler
 from sirenkit.calculus.reference import autograd_jet, divergence_of, gradient_of, hessian
 from sirenkit.calculus.result import Jet
+from sirenkit.fields.batched import BatchedField
 from sirenkit.fields.mlp import MLPField
 
 Method = Literal["auto", "forward", "autograd"]
@@ -69,19 +72,20 @@ def jet(
         return Jet(field(x))
     if path == "autograd":
         return autograd_jet(field, x, order)
-    if not isinstance(field, MLPField):
-        raise TypeError(f"the forward path needs an MLPField, got {type(field).__name__}")
+    if not isinstance(field, (MLPField, BatchedField)):
+        raise TypeError(f"the forward path needs an MLPField or a BatchedField, got {type(field).__name__}")
     return forward_jet(field, x, order, compiler)
 
 
 def jet_path(field: nn.Module, order: int, method: Method) -> Path:
-    """The path `jet` takes: "forward" and "autograd" force one (forward needs an `MLPField`);
-    "auto" takes the forward path for an `MLPField` when `forward_pays`, autograd otherwise."""
+    """The path `jet` takes: "forward" and "autograd" force one (forward needs an `MLPField` or a
+    `BatchedField`); "auto" takes the forward path for those when `forward_pays`, autograd otherwise."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if method != "auto":
         return method
-    return "forward" if isinstance(field, MLPField) and forward_pays(order, field.head.weight.shape[0]) else "autograd"
+    forward_capable = isinstance(field, (MLPField, BatchedField))
+    return "forward" if forward_capable and forward_pays(order, field.out_dim) else "autograd"
 
 
 def forward_pays(order: int, outputs: int) -> bool:

@@ -48,6 +48,11 @@ class Activation(nn.Module):
         """σ(h Wᵀ + b) for h of shape (..., n_in); weight (n_out, n_in); bias (n_out,)."""
         return self(torch.nn.functional.linear(h, weight, bias))
 
+    def of_batched_affine(self, h: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        """σ(h Wₖᵀ + bₖ) for K independent layers at once: h (K, N, n_in), weight (K, n_out, n_in),
+        bias (K, n_out) → (K, N, n_out); field k's rows see only Wₖ and bₖ (one batched product)."""
+        return self(torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2)))
+
 
 def _elementwise_derivative(y: Tensor, u: Tensor) -> Tensor:
     """dy/du of an elementwise y(u), graph kept; zero where y does not depend on u."""
@@ -84,6 +89,12 @@ class Sine(Activation):
         if h.dim() == 2:
             return torch.sin(torch.addmm(b, h, w.t()))
         return torch.sin(torch.nn.functional.linear(h, w, b))
+
+    def of_batched_affine(self, h: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        # The same folding of ω0 into the weights as `of_affine`, per field.
+        w = self.omega0 * weight
+        b = self.omega0 * bias
+        return torch.sin(torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2)))
 
     def derivatives(self, u: Tensor) -> Derivatives:
         """sin, cos, −sin, −cos, stored as sin, cos, sin, cos with sign −1."""

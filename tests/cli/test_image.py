@@ -1,21 +1,15 @@
-"""The command line: a small real run end to end, and one clear error line for every bad input."""
+"""`sirenkit fit image` and `sirenkit render` of its checkpoints (`cli/image.py`): a real run end to end, bad fits."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
-import sys
-import warnings
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image as PILImage
-from safetensors.torch import save_file
 
-from conftest import run_cli
-from sirenkit.cli import build_parser, main
+from conftest import run_cli, write
+from sirenkit.cli import main
 
 
 @pytest.fixture
@@ -76,12 +70,9 @@ def test_resume_of_a_finished_run_adds_no_steps(fitted, tmp_path):
     assert len((fitted / "metrics.jsonl").read_text().splitlines()) == 40
 
 
-def test_python_dash_m_entry_point_runs(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "sirenkit", "render", str(tmp_path / "none.safetensors")], capture_output=True, text=True
-    )
-    assert done.returncode == 2
-    assert done.stderr.strip().count("\n") == 0 and "no such file" in done.stderr
+def test_bad_render_size(fitted, capsys):
+    assert main(["render", str(fitted / "model.safetensors"), "--size", "big"]) == 2
+    assert "--size must look like" in capsys.readouterr().err
 
 
 def fit_args(path, out, *extra):
@@ -104,18 +95,6 @@ def test_fit_image_draws_8192_random_pixels_per_step_unless_told(extra, expected
     assert seen["batch"] == expected
 
 
-def write(tmp_path, name, content: bytes):
-    path = tmp_path / name
-    path.write_bytes(content)
-    return path
-
-
-def foreign_safetensors(tmp_path):
-    path = tmp_path / "foreign.safetensors"
-    save_file({"w": torch.zeros(2)}, str(path))
-    return path
-
-
 BAD_FITS = {
     "missing file": (lambda t, png: fit_args(t / "nope.png", t / "out"), "no such file"),
     "not an image": (lambda t, png: fit_args(write(t, "x.png", b"hello"), t / "out"), "cannot read"),
@@ -135,86 +114,3 @@ def test_bad_fit_input_gives_one_clear_line_and_exit_2(case, tmp_path, small_png
     assert code == 2
     assert err.count("\n") == 1 and "Traceback" not in err and message in err, err
     assert not (tmp_path / "out" / "model.safetensors").exists()
-
-
-BAD_CHECKPOINTS = {
-    "missing": (lambda t: t / "none.safetensors", "no such file"),
-    "corrupt": (lambda t: write(t, "c.safetensors", b"\x10\x00\x00\x00\x00\x00\x00\x00{garbage"), "not a readable"),
-    "foreign": (foreign_safetensors, "not a sirenkit checkpoint"),
-}
-
-
-@pytest.mark.parametrize("case", sorted(BAD_CHECKPOINTS))
-def test_bad_checkpoint_gives_one_clear_line_and_exit_2(case, tmp_path, capsys):
-    make_path, message = BAD_CHECKPOINTS[case]
-    out = tmp_path / "r.png"
-    code, err = run_cli(["render", str(make_path(tmp_path)), "--out", str(out)], capsys)
-    assert code == 2
-    assert err.count("\n") == 1 and message in err, err
-    assert not out.exists()
-
-
-def test_bad_render_size(fitted, capsys):
-    assert main(["render", str(fitted / "model.safetensors"), "--size", "big"]) == 2
-    assert "--size must look like" in capsys.readouterr().err
-
-
-def fit_commands(parser) -> list:
-    """Every (sub)command parser that takes the fit loop's options (those with --retain-memory)."""
-    found = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                found += fit_commands(sub)
-        elif action.dest == "retain_memory":
-            found.append(parser)
-    return found
-
-
-def test_every_fit_command_tunes_the_allocator_while_the_library_does_not_unless_asked():
-    from sirenkit.fit import FitConfig
-
-    assert FitConfig().retain_memory is False
-    commands = fit_commands(build_parser())
-    assert len(commands) >= 7
-    for command in commands:
-        assert command.get_default("retain_memory") is True, command.prog
-
-
-def test_main_leaves_the_warning_display_as_it_found_it(tmp_path, capsys):
-    before = warnings.showwarning
-    code, _ = run_cli(["render", str(tmp_path / "missing.safetensors"), "--out", str(tmp_path / "x.png")], capsys)
-    assert code == 2 and warnings.showwarning is before
-    with pytest.raises(SystemExit):
-        main(["--help"])
-    assert warnings.showwarning is before
-
-
-@pytest.mark.parametrize(
-    "command,module,fit_name,batch_name",
-    [
-        (["fit", "image"], "image", "IMAGE_FIT", "IMAGE_BATCH"),
-        (["fit", "audio"], "audio", "AUDIO_FIT", "AUDIO_BATCH"),
-        (["fit", "video"], "video", "VIDEO_FIT", "VIDEO_BATCH"),
-        (["fit", "volume"], "volume", "VOLUME_FIT", "VOLUME_BATCH"),
-        (["fit", "sdf"], "sdf", "SDF_FIT", None),
-        (["poisson"], "gradient_domain", "POISSON_FIT", None),
-        (["blend", "b.png"], "gradient_domain", "POISSON_FIT", None),
-        (["compare", "image"], "derivative_maps", "COMPARE_FIT", None),
-    ],
-)
-def test_the_library_defaults_are_the_commands_defaults(command, module, fit_name, batch_name):
-    """Each command's options default to its recipe's settings (the allocator tuning aside)."""
-    import importlib
-    from dataclasses import asdict, fields
-
-    from sirenkit.fit import FitConfig
-
-    recipe = importlib.import_module(f"sirenkit.recipes.{module}")
-    args = build_parser().parse_args([*command, "a.png", "--out", "out"])
-    library = asdict(getattr(recipe, fit_name))
-    for f in fields(FitConfig):
-        if hasattr(args, f.name) and f.name != "retain_memory":
-            assert getattr(args, f.name) == library[f.name], f.name
-    if batch_name is not None:
-        assert args.batch == getattr(recipe, batch_name)

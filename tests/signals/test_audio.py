@@ -1,32 +1,17 @@
-"""Audio: reading clips, fitting them, writing them back at any rate, and one clear error per bad file."""
+"""Audio signals (`signals/audio.py`): ω0 for a clip, coordinates, reading files, one clear error per bad one."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import soundfile
-import torch
 
-from conftest import shared_file
+from signal_helpers import RATE, chirp
 from sirenkit.cli import main
 from sirenkit.errors import InputError
-from sirenkit.fields import FieldConfig
-from sirenkit.fit import FitConfig
-from sirenkit.outputs.audio import audio_mse, snr_db
-from sirenkit.recipes.audio import fit_audio, render_audio
+from sirenkit.outputs.audio import audio_mse
 from sirenkit.signals import audio_from_array, first_layer_omega0, load_audio
 from sirenkit.signals.audio import PAPER_OMEGA0, PAPER_SAMPLES
-
-RATE = 8000
-SMALL = FieldConfig(width=64, depth=2)
-QUICK = FitConfig(steps=150, lr=1e-3, schedule="cosine", checkpoint_every=0)
-
-
-def chirp(seconds: float = 0.25, rate: int = RATE) -> np.ndarray:
-    """A linear chirp from 200 Hz to 1200 Hz at half scale, (N,) float32."""
-    t = np.arange(round(seconds * rate)) / rate
-    sweep = 200 * t + (1000 / (2 * seconds)) * t**2
-    return (0.5 * np.sin(2 * np.pi * sweep)).astype(np.float32)
 
 
 def test_first_layer_omega0_matches_the_official_3000_for_the_paper_clip():
@@ -53,48 +38,6 @@ def test_wav_flac_ogg_read_with_rate_and_channels(tmp_path, fmt):
     assert (audio.rate, audio.channels, audio.frames) == (RATE, 2, stereo.shape[0])
     tolerance = 0.05 if fmt == "OGG" else 1e-4  # Vorbis is lossy
     assert np.sqrt(audio_mse(stereo, audio.samples)) < tolerance
-
-
-def test_synthetic_chirp_is_fitted_above_25_db():
-    audio = audio_from_array(chirp(), RATE)
-    outcome = fit_audio(audio, SMALL, QUICK, quiet=True)
-    assert outcome.snr_db > 25
-    assert outcome.mse == pytest.approx(audio_mse(audio.samples, outcome.reconstruction))
-
-
-def test_real_bach_excerpt_is_fitted_above_15_db():
-    audio = load_audio(shared_file("audio/gt_bach.wav")).excerpt(start=1.0, seconds=0.1)
-    assert audio.frames == 4410
-    outcome = fit_audio(audio, SMALL, QUICK, quiet=True)
-    assert outcome.snr_db > 15
-
-
-def test_render_at_twice_the_rate_passes_through_the_source_samples():
-    audio = audio_from_array(chirp(0.05), RATE)
-    outcome = fit_audio(audio, SMALL, FitConfig(steps=5, checkpoint_every=0), quiet=True)
-    representation = outcome.result.representation
-    same, rate = render_audio(representation)
-    double, rate2 = render_audio(representation, 2 * RATE)
-    assert (rate, rate2) == (RATE, 2 * RATE)
-    assert double.shape == (2 * audio.frames - 1, 1)
-    torch.testing.assert_close(torch.from_numpy(double[::2]), torch.from_numpy(same), atol=1e-5, rtol=0)
-
-
-def test_stereo_clip_keeps_its_channels_through_fit_and_render(tmp_path):
-    left = chirp()
-    stereo = np.stack([left, -0.5 * left], axis=1)
-    soundfile.write(tmp_path / "stereo.wav", stereo, RATE)
-    run = tmp_path / "run"
-    args = ["fit", "audio", str(tmp_path / "stereo.wav"), "--out", str(run), "--width", "64", "--depth", "2"]
-    assert main([*args, "--steps", "150", "--lr", "1e-3", "--batch", "1024", "--quiet"]) == 0
-    written, rate = soundfile.read(run / "reconstruction.wav")
-    assert (written.shape, rate) == (stereo.shape, RATE)
-    assert snr_db(stereo, written) > 15
-    for name in ("audio.png", "curve.png", "summary.json", "metrics.jsonl", "model.safetensors"):
-        assert (run / name).stat().st_size > 0, name
-    assert main(["render", str(run / "model.safetensors"), "--rate", "16000"]) == 0
-    rendered, rate = soundfile.read(run / "render_16000Hz.wav")
-    assert rate == 16000 and rendered.shape == (2 * stereo.shape[0] - 1, 2)
 
 
 def _bad_files(tmp_path):

@@ -1,11 +1,8 @@
-"""Nothing a user made is ever lost, for inputs: degenerate signals (flat, 1×1, one sample, silent)
-go through every command of their kind, and a bad file ends in one line naming the path as typed.
-"""
+"""`sirenkit fit KIND` and `sirenkit render` for every kind (`cli/kinds.py`): degenerate and bad inputs, bad --out."""
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,11 +10,10 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import soundfile
+import torch
+from safetensors.torch import save_file
 
-from conftest import run_cli
-from sirenkit.outputs.audio import snr_db
-from sirenkit.outputs.metrics import format_metric, psnr_from_mse
-from sirenkit.recipes.derivative_maps import map_psnr, relative_error
+from conftest import run_cli, write
 
 TINY = ["--steps", "2", "--width", "16", "--depth", "1", "--quiet"]
 
@@ -87,6 +83,8 @@ def video_commands(source: Path, out: Path) -> list[tuple[list[str], list[str]]]
 
 
 FLAT = np.full((8, 8), 90)
+
+
 DEGENERATE: dict[str, tuple[Callable[[Path], Path], Callable]] = {
     "image 1x1": (lambda t: write_png(t / "a.png", np.array([[128]])), image_commands),
     "image 1xN": (lambda t: write_png(t / "a.png", np.arange(0, 200, 25)[None, :]), image_commands),
@@ -123,20 +121,6 @@ def test_degenerate_signals_go_through_every_command_of_their_kind(case, tmp_pat
         strict_json(document)
 
 
-def test_undefined_metrics_are_nan_or_infinite_and_print_as_such():
-    flat = np.zeros((4, 4))
-    assert math.isnan(psnr_from_mse(0.1, data_range=0.0)) and psnr_from_mse(0.0, data_range=0.0) == math.inf
-    assert math.isnan(map_psnr(flat + 1, flat)) and map_psnr(flat, flat) == math.inf
-    assert relative_error(flat + 1, flat) == math.inf and relative_error(flat, flat) == 0.0
-    assert snr_db(flat, flat + 0.1) == -math.inf and snr_db(flat, flat) == math.inf
-    assert [format_metric(v, ".2f", " dB") for v in (math.nan, None, math.inf, 1.234)] == [
-        "undefined",
-        "undefined",
-        "inf dB",
-        "1.23 dB",
-    ]
-
-
 # 12. Messages name what the user typed.
 def random_bytes(path: Path) -> Path:
     path.write_bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
@@ -166,6 +150,8 @@ def truncated_mp4(path: Path) -> Path:
 
 
 FIT = ["--out", "out", "--steps", "2"]
+
+
 BAD_FILES: dict[str, tuple[str, Callable[[Path], Path], list[str], str]] = {
     # case: (file name as typed, how it is made, command before the file, reason expected in the line)
     "image: random bytes": ("x.png", random_bytes, ["fit", "image"], "not an image format"),
@@ -204,3 +190,60 @@ def test_a_bad_file_ends_in_one_line_naming_the_path_as_typed(case, tmp_path, mo
     assert err.startswith("sirenkit: error: ") and err.count("\n") == 1, err
     assert typed in err and reason in err, err
     assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+# Checkpoints and --out of `sirenkit render`
+
+
+def foreign_safetensors(tmp_path):
+    path = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(path))
+    return path
+
+
+BAD_CHECKPOINTS = {
+    "missing": (lambda t: t / "none.safetensors", "no such file"),
+    "corrupt": (lambda t: write(t, "c.safetensors", b"\x10\x00\x00\x00\x00\x00\x00\x00{garbage"), "not a readable"),
+    "foreign": (foreign_safetensors, "not a sirenkit checkpoint"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CHECKPOINTS))
+def test_bad_checkpoint_gives_one_clear_line_and_exit_2(case, tmp_path, capsys):
+    make_path, message = BAD_CHECKPOINTS[case]
+    out = tmp_path / "r.png"
+    code, err = run_cli(["render", str(make_path(tmp_path)), "--out", str(out)], capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and message in err, err
+    assert not out.exists()
+
+
+REFUSED_OUT = {
+    "unknown suffix, before reading the checkpoint": ("missing", "x.xyz", "unknown render format '.xyz'"),
+    "no suffix": ("missing", "x", "(no suffix)"),
+    "audio suffix for an image": ("image", "x.wav", "unknown image format '.wav'"),
+    "image suffix for audio": ("audio", "x.png", "unknown audio format '.png'"),
+    "FLAC above its highest rate": ("audio-fast", "x.flac", "FLAC holds sample rates up to 655,350 Hz"),
+    "video suffix MP4 only": ("video", "x.webp", "unknown video format '.webp'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED_OUT))
+def test_unknown_or_mismatched_out_is_refused_before_work(case, checkpoints, tmp_path, capsys, monkeypatch):
+    kind, name, message = REFUSED_OUT[case]
+    import sirenkit.recipes.audio
+    import sirenkit.recipes.image
+    import sirenkit.recipes.video
+
+    def never(*args, **kwargs):
+        raise AssertionError("rendered before the format was checked")
+
+    for module, name_ in ((sirenkit.recipes.image, "render_image"), (sirenkit.recipes.audio, "render_audio")):
+        monkeypatch.setattr(module, name_, never)
+    monkeypatch.setattr(sirenkit.recipes.video, "render_video", never)
+    checkpoint = tmp_path / "missing.safetensors" if kind == "missing" else checkpoints[kind.split("-")[0]]
+    extra = ["--rate", "1000000"] if kind == "audio-fast" else []
+    code, err = run_cli(["render", str(checkpoint), "--out", str(tmp_path / "o" / name), *extra], capsys)
+    assert code == 2 and message in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()

@@ -1,15 +1,14 @@
-"""Fields: the SIREN initialization, every model's shapes, encodings."""
+"""SIREN (`fields/siren.py`): the paper's initialization, its statistics, and its weight bounds."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import pytest
 import torch
 from scipy import stats
 
-from sirenkit.fields import FIELD_BUILDERS, FieldConfig, Sine, build_field, nyquist_frequencies, positional
+from sirenkit.fields import FieldConfig, Sine, build_field
 
 
 def arcsine_cdf(y: np.ndarray) -> np.ndarray:
@@ -61,45 +60,3 @@ def test_first_layer_bound_and_hidden_bound_follow_the_paper():
         assert layer.weight.abs().max() > 0.9 * bound
     assert isinstance(field.layers[0].activation, Sine) and field.layers[0].activation.omega0 == 30
     assert field.layers[1].activation.omega0 == 15
-
-
-@pytest.mark.parametrize("model", sorted(FIELD_BUILDERS))
-@pytest.mark.parametrize("in_dim,out_dim", [(1, 1), (2, 3), (3, 2)])
-def test_every_model_maps_coordinates_to_channels(model, in_dim, out_dim):
-    config = FieldConfig(model=model, in_dim=in_dim, out_dim=out_dim, width=16, depth=2, pe_octaves=4, ff_features=8)
-    field = build_field(config, seed=0)
-    assert field(torch.rand(5, in_dim)).shape == (5, out_dim)
-    assert field(torch.rand(2, 5, in_dim)).shape == (2, 5, out_dim)
-    linear_layers = len(field.layers) + 1
-    assert linear_layers == config.depth + 2
-
-
-@pytest.mark.parametrize("model", sorted(FIELD_BUILDERS))
-def test_same_seed_same_weights_other_seed_other_weights(model):
-    config = FieldConfig(model=model, width=8, depth=1, pe_octaves=3, ff_features=4)
-    a, b, c = (build_field(config, seed=s) for s in (3, 3, 4))
-    for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
-        assert torch.equal(pa, pb)
-    assert any(not torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters()))
-
-
-def test_positional_encoding_matches_nerf_formula():
-    enc = positional(2, 3)
-    x = torch.tensor([[0.25, -0.5]])
-    out = enc(x)
-    assert out.shape == (1, enc.out_dim) == (1, 2 + 2 * 2 * 3)
-    expected_sin = [math.sin(2**k * math.pi * v) for k in range(3) for v in (0.25, -0.5)]
-    torch.testing.assert_close(out[0, 2 : 2 + 6], torch.tensor(expected_sin))
-
-
-def test_nyquist_rule_of_the_official_code():
-    assert nyquist_frequencies(256) == 6
-    assert nyquist_frequencies(512) == 7
-
-
-@pytest.mark.parametrize("bad", [{"width": 0}, {"depth": -1}, {"omega0": 0.0}, {"model": "nope"}])
-def test_bad_field_settings_are_input_errors(bad):
-    from sirenkit.errors import InputError
-
-    with pytest.raises(InputError):
-        FieldConfig(**bad)

@@ -1,0 +1,97 @@
+"""The defaults that follow the signal's size, each shown at several sizes.
+
+    python benchmarks/size_rules.py [--parts image,audio] [--steps 300]
+
+(1) image: `sirenkit fit image`'s defaults for --steps steps on the camera resized to 32² … 512²;
+each step draws IMAGE_BATCH random pixels, or every pixel of an image with fewer
+(`problems.domains.PointSet.sample`: drawing more than there are would only repeat them), so the
+batch and the passes over the pixels follow the size, and the PSNR of the whole image at the end
+shows what a fixed step budget buys at each size.
+(2) audio: the first-layer ω0 rule (`signals.audio.first_layer_omega0`: ω0 = 858 rad/s × the
+seconds one unit of the time axis lasts, so the first layer's band stays the same in Hz whatever
+the clip's length) against the official constant ω0 = 3000, on excerpts of the paper's Bach clip
+of several lengths, `sirenkit fit audio`'s other defaults, --steps steps; SNR over the whole
+excerpt (samples in [-1, 1]).
+Each fit runs in this process, one after another.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from machine import describe_machine
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+IMAGE_SIDES = (32, 64, 128, 256, 512)
+CLIP_SECONDS = (0.25, 1.0, 3.0, 7.0)
+OFFICIAL_AUDIO_OMEGA0 = 3000.0
+
+
+def image_table(steps: int) -> None:
+    """The image defaults at several sizes: batch drawn, passes over the pixels, PSNR at the end."""
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    from sirenkit.recipes.image import IMAGE_BATCH, IMAGE_FIT, fit_image
+    from sirenkit.signals import image_from_array
+
+    print(
+        f"\nimage: `sirenkit fit image` defaults for {steps} steps (camera resized): {IMAGE_BATCH} random pixels "
+        "per step, every pixel of an image with fewer"
+    )
+    print(f"  {'size':>9s} {'pixels':>7s} {'batch':>6s} {'passes':>7s} {'s/step':>7s} {'PSNR (dB)':>9s}")
+    config = replace(IMAGE_FIT, steps=steps, checkpoint_every=0, retain_memory=True)
+    for side in IMAGE_SIDES:
+        pixels = np.asarray(Image.fromarray(skimage.data.camera()).resize((side, side), Image.BILINEAR))
+        outcome = fit_image(image_from_array(pixels), fit_config=config, quiet=True)
+        batch = min(IMAGE_BATCH, side * side)
+        print(
+            f"  {side:4d}x{side:<4d} {side * side:7d} {batch:6d} {steps * batch / side**2:7.0f} "
+            f"{outcome.result.seconds / outcome.result.steps:7.4f} {outcome.psnr:9.2f}"
+        )
+
+
+def audio_table(steps: int) -> None:
+    """The first-layer ω0 rule against the official constant on Bach excerpts of several lengths."""
+    from sirenkit.recipes.audio import AUDIO_FIT, fit_audio
+    from sirenkit.signals import load_audio
+    from sirenkit.signals.audio import first_layer_omega0
+
+    bach = load_audio(SHARED / "audio" / "gt_bach.wav")
+    config = replace(AUDIO_FIT, steps=steps, checkpoint_every=0, retain_memory=True)
+    print(
+        f"\naudio: first-layer ω0 by the rule (858 rad/s x seconds per unit of time) against the official "
+        f"{OFFICIAL_AUDIO_OMEGA0:g}, Bach excerpts from 1 s in, `sirenkit fit audio` defaults, {steps} steps"
+    )
+    print(f"  {'seconds':>7s} {'samples':>8s} | {'rule ω0':>8s} {'SNR (dB)':>8s} | {'ω0':>6s} {'SNR (dB)':>8s} | gain")
+    for seconds in CLIP_SECONDS:
+        clip = bach.excerpt(1.0, seconds)
+        rule_omega0 = first_layer_omega0(clip.frames, clip.rate)
+        rule = fit_audio(clip, fit_config=config, quiet=True)
+        fixed = fit_audio(clip, fit_config=config, omega0=OFFICIAL_AUDIO_OMEGA0, quiet=True)
+        print(
+            f"  {seconds:7.2f} {clip.frames:8d} | {rule_omega0:8.0f} {rule.snr_db:8.2f} | "
+            f"{OFFICIAL_AUDIO_OMEGA0:6.0f} {fixed.snr_db:8.2f} | {rule.snr_db - fixed.snr_db:+.2f} dB"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="image,audio", help="comma-separated: image, audio (default: both)")
+    parser.add_argument("--steps", type=int, default=300, help="steps of every fit (default: 300)")
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    if not parts <= {"image", "audio"}:
+        parser.error(f"unknown part in --parts {args.parts}")
+    print(describe_machine())
+    if "image" in parts:
+        image_table(args.steps)
+    if "audio" in parts:
+        audio_table(args.steps)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Tests of the derivative paths (`sirenkit.calculus`)."""

@@ -1,0 +1,1 @@
+"""Tests of the outputs (`sirenkit.outputs`): files, metrics, meshes, previews."""

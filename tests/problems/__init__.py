@@ -1,0 +1,1 @@
+"""Tests of the problems (`sirenkit.problems`): domains, constraints, problems."""

@@ -1,0 +1,1 @@
+"""Tests of the recipes (`sirenkit.recipes`), one file per kind of signal."""

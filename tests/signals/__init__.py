@@ -1,0 +1,1 @@
+"""Tests of the signals (`sirenkit.signals`): loaders, grids, finite differences."""
