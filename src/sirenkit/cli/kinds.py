@@ -31,7 +31,7 @@ class KindCommand:
 
     `name` is the kind's registered name (`recipes.kind.KINDS`) and its fit subcommand; `files`
     lists what a run folder receives; `fit` and `batch` are the recipe's defaults (`batch` None:
-    every sample; `--batch 0` asks for every sample on any kind); `load(args)` reads the signal and
+    every sample; `--batch 0` asks for every sample, unless `kind(args)` refuses it as sdf's does); `load(args)` reads the signal and
     `kind(args)` builds the `Kind` from the parsed options, which `options(parser)` adds besides
     the field, training and run options (`field_skip`: `FieldConfig` fields the kind sets itself).
     `render(args, representation)` writes a render of a checkpoint in one of `render_formats`

@@ -77,17 +77,18 @@ class BatchedDense(nn.Module):
         return single
 
 
-class BatchedSinusoidal(Encoding):
+class BatchedSinusoidal(Sinusoidal):
     """K sinusoidal encodings γₖ(x) = [x, sin(Aₖ x), cos(Aₖ x)] (x only if `include_input`), as
     `Sinusoidal` with one frequency matrix per field.
 
     `frequencies` has shape (K, m, in_dim), in radians per unit of coordinate; out_dim = m·2
     (+ in_dim). A buffer in the dtype given, so it is saved with the weights and follows `.to()`.
-    Coordinates are (K, N, in_dim); field k's points meet only Aₖ.
+    Coordinates are (K, N, in_dim); field k's points meet only Aₖ (`Sinusoidal`'s forward and jet
+    take the stacked matrices as they are).
     """
 
     def __init__(self, frequencies: Tensor, include_input: bool) -> None:
-        super().__init__()
+        Encoding.__init__(self)  # not Sinusoidal's: the stack keeps its dtype and has a leading K
         if frequencies.dim() != 3:
             raise ValueError(f"frequencies must be (K, m, in_dim), got shape {tuple(frequencies.shape)}")
         self.register_buffer("frequencies", frequencies)
@@ -98,27 +99,6 @@ class BatchedSinusoidal(Encoding):
     @property
     def count(self) -> int:
         return self.frequencies.shape[0]
-
-    def forward(self, x: Tensor) -> Tensor:
-        ax = torch.bmm(x, self.frequencies.transpose(1, 2))
-        parts = [x] if self.include_input else []
-        return torch.cat([*parts, torch.sin(ax), torch.cos(ax)], dim=-1)
-
-    def jet(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(γ(x), ∂γ/∂x, Δγ(x)) with shapes (K, N, out_dim), (K, N, out_dim, in_dim), (K, N, out_dim)."""
-        a = self.frequencies  # (K, m, d)
-        ax = torch.bmm(x, a.transpose(1, 2))  # (K, N, m)
-        s, c = torch.sin(ax), torch.cos(ax)
-        a2 = (a * a).sum(-1).unsqueeze(1)  # (K, 1, m)
-        per_point = a.unsqueeze(1)  # (K, 1, m, d)
-        value = [s, c]
-        jac = [c.unsqueeze(-1) * per_point, -s.unsqueeze(-1) * per_point]
-        lap = [-a2 * s, -a2 * c]
-        if self.include_input:
-            value.insert(0, x)
-            jac.insert(0, Identity(self.in_dim).jet(x)[1])
-            lap.insert(0, torch.zeros_like(x))
-        return torch.cat(value, -1), torch.cat(jac, -2), torch.cat(lap, -1)
 
     def encoding(self, k: int) -> Sinusoidal:
         """Encoding k alone: a `Sinusoidal` with a copy of its frequency matrix (same dtype)."""

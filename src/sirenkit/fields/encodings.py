@@ -53,17 +53,20 @@ class Sinusoidal(Encoding):
         self.out_dim = 2 * m + (self.in_dim if include_input else 0)
 
     def forward(self, x: Tensor) -> Tensor:
-        ax = x @ self.frequencies.t()
+        ax = x @ self.frequencies.transpose(-1, -2)
         parts = [x] if self.include_input else []
         return torch.cat([*parts, torch.sin(ax), torch.cos(ax)], dim=-1)
 
     def jet(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        a = self.frequencies  # (m, d)
-        ax = x @ a.t()
+        """(γ(x), ∂γ/∂x, Δγ(x)): (..., out_dim), (..., out_dim, in_dim), (..., out_dim). The same rule
+        serves K stacked matrices (K, m, d) on coordinates (K, N, d) (`fields.batched.BatchedSinusoidal`)."""
+        a = self.frequencies  # (m, d), or (K, m, d)
+        ax = x @ a.transpose(-1, -2)
         s, c = torch.sin(ax), torch.cos(ax)
-        a2 = (a * a).sum(-1)  # (m,)
+        a2 = (a * a).sum(-1).unsqueeze(-2)  # (1, m), or (K, 1, m)
+        per_point = a.unsqueeze(-3)  # (1, m, d), or (K, 1, m, d)
         value = [s, c]
-        jac = [c.unsqueeze(-1) * a, -s.unsqueeze(-1) * a]
+        jac = [c.unsqueeze(-1) * per_point, -s.unsqueeze(-1) * per_point]
         lap = [-a2 * s, -a2 * c]
         if self.include_input:
             value.insert(0, x)
