@@ -12,7 +12,7 @@ demo:
 	sirenkit fit image $(KODAK) --model relu --batch 65536 --steps 500 --out $(RUNS)/kodim23-relu --overwrite
 
 test:
-	bash install.sh test
+	bash install.sh test ray
 	$(PYTHON) -m ruff check src tests benchmarks
 	$(PYTHON) -m ruff format --check src tests benchmarks
 	$(PYTHON) -m pytest

@@ -3,6 +3,7 @@
 #   bash install.sh           the library and the `sirenkit` command
 #   bash install.sh test      ... and pytest + ruff
 #   bash install.sh bench     ... and siren-pytorch, the peer the benchmarks compare against
+#   bash install.sh ray       ... and Ray, to fit collections past one process (--workers, --ray-address)
 # A torch that is already installed (CUDA or CPU) is kept. Without one, torch==2.13.0 is
 # installed first; on this project's machines that resolves to a local CPU build, where a
 # bare `pip install torch` would download a multi-GB CUDA build. Set SIRENKIT_TORCH to ask

@@ -6,7 +6,7 @@ Rules (issue "nothing a user made is ever lost"):
   `.sirenkit.owner` names the process that holds it, for the message a second process gets;
 - no surprise replacement: a new run refuses a folder that holds any file; `overwrite` runs in
   `.replacing/` inside it and `commit` moves the new files into place only when the new run has
-  its model, so an aborted or failed replacement leaves the previous run as it was;
+  its model (its product), so an aborted or failed replacement leaves the previous run as it was;
 - inputs are never outputs: an input file inside the folder is refused before any work.
 """
 
@@ -51,6 +51,10 @@ def _file_stamp(path: Path) -> tuple[int, int] | None:
 class RunFolder:
     """The output folder of one fit, locked for the life of a `with` block.
 
+    `product` is the file whose writing means the run holds something to keep, and
+    `resumes_from` the file a resume continues: the model and the checkpoint of a fit, the
+    manifest (both) of a collection (`recipes.collection`).
+
     `work` is where the fit writes: the folder itself, or `.replacing/` inside it for a run that
     replaces an existing one (`overwrite=True`) until `commit`. `resume=True` continues the
     checkpoint in the folder (with `overwrite` too: an interrupted replacement's, if one waits in
@@ -58,16 +62,24 @@ class RunFolder:
     """
 
     def __init__(
-        self, path: str | Path, *, resume: bool = False, overwrite: bool = False, inputs: Sequence[str | Path] = ()
+        self,
+        path: str | Path,
+        *,
+        resume: bool = False,
+        overwrite: bool = False,
+        inputs: Sequence[str | Path] = (),
+        product: str = MODEL_NAME,
+        resumes_from: str = CHECKPOINT_NAME,
     ) -> None:
         self.path = Path(path)
+        self.product, self.resumes_from = product, resumes_from
         self.resume = resume
         self.overwrite = overwrite
         self.inputs = [Path(p) for p in inputs]
         self.work = self.path
         self._lock: FileLock | None = None
         self._fresh = False
-        self._model_before: tuple[int, int] | None = None
+        self._product_before: tuple[int, int] | None = None
 
     @property
     def replacing(self) -> bool:
@@ -83,7 +95,7 @@ class RunFolder:
         self._acquire()
         try:
             self.work = self._choose_work()
-            self._model_before = _file_stamp(self.work / MODEL_NAME)
+            self._product_before = _file_stamp(self.work / self.product)
         except BaseException:
             self._release()
             raise
@@ -97,7 +109,7 @@ class RunFolder:
             self._release()
 
     def _saved_anything(self) -> bool:
-        return (self.work / CHECKPOINT_NAME).is_file() or self.model_written()
+        return (self.work / self.resumes_from).is_file() or self.product_written()
 
     def _discard(self) -> None:
         """Remove what a new run that failed before its first checkpoint or model wrote (nothing of a user's)."""
@@ -112,10 +124,10 @@ class RunFolder:
             else:
                 target.unlink(missing_ok=True)
 
-    def model_written(self) -> bool:
-        """Whether this run has written its model (the file is new since the folder was opened)."""
-        stamp = _file_stamp(self.work / MODEL_NAME)
-        return stamp is not None and stamp != self._model_before
+    def product_written(self) -> bool:
+        """Whether this run has written its product (the file is new since the folder was opened)."""
+        stamp = _file_stamp(self.work / self.product)
+        return stamp is not None and stamp != self._product_before
 
     def commit(self) -> None:
         """Put a replacing run's files in place of the previous run's (no-op for a run in place).
@@ -177,11 +189,12 @@ class RunFolder:
     def _choose_work(self) -> Path:
         replacing = self.path / REPLACING_NAME
         if self.resume:
-            if self.overwrite and (replacing / CHECKPOINT_NAME).is_file():
+            if self.overwrite and (replacing / self.resumes_from).is_file():
                 return replacing
-            if (self.path / CHECKPOINT_NAME).is_file():
+            if (self.path / self.resumes_from).is_file():
                 return self.path
-            raise InputError(f"{self.path} holds no checkpoint to resume; start the run without --resume")
+            what = "checkpoint" if self.resumes_from == CHECKPOINT_NAME else self.resumes_from
+            raise InputError(f"{self.path} holds no {what} to resume; start the run without --resume")
         existing = run_files(self.path)
         if existing and not self.overwrite:
             shown = ", ".join(existing[:4]) + (", ..." if len(existing) > 4 else "")

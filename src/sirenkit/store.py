@@ -2,13 +2,16 @@
 
 A representation file (`model.safetensors`) holds the field's tensors and, in the safetensors
 header, a JSON document {"format", "field": FieldConfig, "signal": {...}} describing how to
-rebuild the field and what signal it represents. A training-state file adds the optimizer's
-tensors, the sampler's random state and the step, so that a killed run resumes exactly.
+rebuild the field and what signal it represents; for a `BatchedField` of K fields it also holds
+"count": K, and each tensor has a leading K axis (the packed export of a collection). A
+training-state file adds the optimizer's tensors, the sampler's random state and the step, so
+that a killed run resumes exactly.
 Every file is written to a temporary name in the same folder and renamed into place.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -25,6 +28,7 @@ from safetensors.torch import load_file, save_file
 
 from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig, MLPField, build_field
+from sirenkit.fields.batched import BatchedField, build_batched_field
 
 FORMAT = "sirenkit.representation/1"
 TRAIN_FORMAT = "sirenkit.train-state/1"
@@ -53,6 +57,15 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         if isinstance(error, OSError) or os_error_code(error) is not None:
             raise _naming(error, path) from None
         raise
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, hex (what a run records of its input files, to check a resume)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def current_umask() -> int:
@@ -120,14 +133,20 @@ def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 class Representation:
     """A fitted field with its configuration and the metadata of the signal it represents."""
 
-    field: MLPField
+    field: MLPField | BatchedField
     config: FieldConfig
     signal: dict[str, Any] = field(default_factory=dict)
 
 
+def _field_meta(rep: Representation) -> dict[str, Any]:
+    """The header entries that rebuild the field: its config, and K for a batched field."""
+    count = {"count": rep.field.count} if isinstance(rep.field, BatchedField) else {}
+    return {"field": rep.config.to_dict(), **count}
+
+
 def save_representation(path: str | Path, rep: Representation) -> None:
     """Write the field's tensors and metadata to one safetensors file, atomically."""
-    meta = {"format": FORMAT, "field": rep.config.to_dict(), "signal": rep.signal}
+    meta = {"format": FORMAT, **_field_meta(rep), "signal": rep.signal}
     tensors = _contiguous(rep.field.state_dict())
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"sirenkit": json.dumps(meta)}))
 
@@ -151,12 +170,17 @@ def _read(path: str | Path, expected_format: str) -> tuple[dict[str, torch.Tenso
     return tensors, meta
 
 
-def _field_from(tensors: dict[str, torch.Tensor], config_dict: dict, path: str | Path) -> tuple[MLPField, FieldConfig]:
+def _field_from(
+    tensors: dict[str, torch.Tensor], meta: dict[str, Any], path: str | Path
+) -> tuple[MLPField | BatchedField, FieldConfig]:
     try:
-        config = FieldConfig.from_dict(config_dict)
+        config = FieldConfig.from_dict(meta.get("field", {}))
     except (InputError, TypeError) as error:
         raise InputError(f"{path}: bad field configuration ({error})") from None
-    field_ = build_field(config)
+    count = meta.get("count")
+    if count is not None and not (isinstance(count, int) and count >= 1):
+        raise InputError(f"{path}: bad field count {count!r}")
+    field_ = build_field(config) if count is None else build_batched_field(config, [0] * count)
     try:
         field_.load_state_dict(tensors, strict=True)
     except RuntimeError as error:
@@ -168,7 +192,7 @@ def _field_from(tensors: dict[str, torch.Tensor], config_dict: dict, path: str |
 def load_representation(path: str | Path) -> Representation:
     """Read a file written by `save_representation`; InputError if it is missing, corrupt or foreign."""
     tensors, meta = _read(path, FORMAT)
-    field_, config = _field_from(tensors, meta.get("field", {}), path)
+    field_, config = _field_from(tensors, meta, path)
     return Representation(field_, config, meta.get("signal", {}))
 
 
@@ -196,7 +220,7 @@ def save_train_state(path: str | Path, state: TrainState) -> None:
     tensors["rng_state"] = state.rng_state
     meta = {
         "format": TRAIN_FORMAT,
-        "field": state.representation.config.to_dict(),
+        **_field_meta(state.representation),
         "signal": state.representation.signal,
         "param_groups": state.optimizer["param_groups"],
         "optimizer_scalars": scalars,
@@ -211,7 +235,7 @@ def load_train_state(path: str | Path) -> TrainState:
     """Read a file written by `save_train_state`; InputError if it is missing, corrupt or foreign."""
     tensors, meta = _read(path, TRAIN_FORMAT)
     field_tensors = {k[len("field.") :]: v for k, v in tensors.items() if k.startswith("field.")}
-    field_, config = _field_from(field_tensors, meta.get("field", {}), path)
+    field_, config = _field_from(field_tensors, meta, path)
     slots: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith("optimizer."):

@@ -73,6 +73,6 @@ def test_a_write_error_after_training_keeps_the_model_and_names_the_file(image_f
     assert child.returncode == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("sirenkit: error: ") and "Traceback" not in err
-    assert "File too large" in err and str(run / "curve.png") in err and "model is saved" in err
+    assert "File too large" in err and str(run / "curve.png") in err and "model.safetensors is saved" in err
     assert load_representation(run / "model.safetensors").signal["kind"] == "image"
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]

@@ -14,7 +14,7 @@ from sirenkit.problems.gradient_domain import (
     derivative_constraint,
     derivative_targets,
     mean_constraint,
-    poisson_problem,
+    reconstruction_problem,
 )
 from sirenkit.signals import grid_coordinates
 
@@ -79,12 +79,12 @@ def test_combine_gradients_average_max_and_paste():
         combine_gradients(a, b, "multiply")
 
 
-def test_poisson_problem_names_and_needs(camera64):
+def test_reconstruction_problem_names_and_needs(camera64):
     values = camera64.pixels * 2 - 1
-    from_gradient = poisson_problem(values, "gradient", "mean")
+    from_gradient = reconstruction_problem(values, "gradient", "mean")
     assert [c.name for c in from_gradient.constraints] == ["gradient", "mean"]
     assert from_gradient.needs == {"value", "gradient"}
-    from_laplacian = poisson_problem(values, "laplacian", "border+mean")
+    from_laplacian = reconstruction_problem(values, "laplacian", "border+mean")
     assert [c.name for c in from_laplacian.constraints] == ["laplacian", "border", "mean"]
     assert from_laplacian.needs == {"value", "laplacian"}
     targets = derivative_targets(values, "laplacian")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import soundfile
@@ -14,12 +16,18 @@ from sirenkit.signals import audio_from_array, first_layer_omega0, load_audio
 from sirenkit.signals.audio import PAPER_OMEGA0, PAPER_SAMPLES
 
 
-def test_first_layer_omega0_matches_the_official_3000_for_the_paper_clip():
+def test_first_layer_omega0_is_the_official_3000_up_to_the_paper_clip_and_keeps_its_band_past_it():
+    """The rule of `first_layer_omega0`; `benchmarks/size_rules.py --parts audio` measures it."""
     assert first_layer_omega0(PAPER_SAMPLES, 44_100) == pytest.approx(PAPER_OMEGA0)
+    assert first_layer_omega0(11_025, 44_100) == PAPER_OMEGA0  # a quarter second
+    # A clip of few samples keeps its first layer below a fifth of its Nyquist rate.
+    assert first_layer_omega0(2001, 8000) == pytest.approx(0.2 * math.pi * 1000)
+    assert first_layer_omega0(2, 8000) == pytest.approx(0.2 * math.pi * 0.5)
     counting = 537_936
     assert first_layer_omega0(counting, 44_100) == pytest.approx(3000 * (counting - 1) / (PAPER_SAMPLES - 1))
-    # The band is kept in Hz: the same duration at another rate gets the same ω0.
-    assert first_layer_omega0(8001, 8000) == pytest.approx(first_layer_omega0(44_101, 44_100))
+    # Past the paper's clip the band is kept in Hz: the same duration at another rate gets the same ω0.
+    assert first_layer_omega0(20 * 8000 + 1, 8000) == pytest.approx(first_layer_omega0(20 * 44_100 + 1, 44_100))
+    assert first_layer_omega0(20 * 8000 + 1, 8000) > PAPER_OMEGA0
 
 
 def test_coordinates_span_minus_one_to_one():

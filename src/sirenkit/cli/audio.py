@@ -19,7 +19,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         dest="first_omega0",
         type=float,
         default=None,
-        help="first-layer ω0 (default: 858 rad/s × seconds per unit of time, i.e. 3000 for a 7 s clip)",
+        help="first-layer ω0 (default: 3000 up to 7 s of sound, 858 rad/s × seconds per unit of time past it, at most a fifth of the Nyquist rate)",
     )
 
 

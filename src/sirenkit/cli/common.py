@@ -4,9 +4,8 @@ and `run_fit`, which runs every fit command in its locked run folder."""
 from __future__ import annotations
 
 import argparse
-import hashlib
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -15,11 +14,16 @@ import torch
 
 from sirenkit.errors import InputError
 from sirenkit.fit import FitConfig, FitInterrupted, TrainingDiverged
-from sirenkit.run_folder import MODEL_NAME, RunFolder
+from sirenkit.run_folder import CHECKPOINT_NAME, MODEL_NAME, RunFolder
+from sirenkit.store import file_digest
 
 Outcome = TypeVar("Outcome")
-NOT_SETTINGS = frozenset({"out", "resume", "overwrite", "quiet", "device", "compile", "run", "command", "kind"})
-"""Parsed options that say where and how a run is shown, kept or run, not what it computes."""
+NOT_SETTINGS = frozenset(
+    {"out", "resume", "overwrite", "quiet", "device", "compile", "run", "command", "kind"}
+    | {"group_size", "workers", "ray_address"}
+)
+"""Parsed options that say where and how a run is shown, kept or run, not what it computes (a
+collection's members end the same whatever their groups and wherever they run)."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -121,15 +125,6 @@ def add_overwrite_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes, hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def run_identity(args: argparse.Namespace, inputs: dict[str, Path | None]) -> dict[str, Any]:
     """What a run is of, for `fit` to check a resume against: each input file's content hash, by
     its option (so a moved file still resumes), and every option that changes the result.
@@ -148,19 +143,30 @@ def run_identity(args: argparse.Namespace, inputs: dict[str, Path | None]) -> di
 
 
 def run_fit(
-    args: argparse.Namespace, inputs: dict[str, Path | None], recipe: Callable[[dict[str, Any]], Outcome]
+    args: argparse.Namespace,
+    inputs: dict[str, Path | None],
+    recipe: Callable[[dict[str, Any]], Outcome],
+    *,
+    reads: Sequence[Path] = (),
+    product: str = MODEL_NAME,
+    resumes_from: str = CHECKPOINT_NAME,
 ) -> Outcome:
     """Run a fit recipe in `args.out` held as a `RunFolder`: `recipe(settings)` gets the keyword
     arguments every recipe takes (device, run_dir, resume, quiet, identity).
+
+    `inputs` are the files whose content the run's identity records, `reads` further files it
+    reads (neither may lie in the folder); `product` and `resumes_from` are as in `RunFolder`.
 
     What the user is told when it does not end well, always naming only what exists: an
     interrupt says where its checkpoint and model are; a failure after training says the model
     is saved (a replacement that got that far takes the previous run's place first).
     """
     resume, overwrite = getattr(args, "resume", False), getattr(args, "overwrite", False)
-    paths = [path for path in inputs.values() if path is not None]
+    paths = [path for path in inputs.values() if path is not None] + list(reads)
     identity = run_identity(args, inputs)
-    with RunFolder(args.out, resume=resume, overwrite=overwrite, inputs=paths) as folder:
+    with RunFolder(
+        args.out, resume=resume, overwrite=overwrite, inputs=paths, product=product, resumes_from=resumes_from
+    ) as folder:
         settings = {
             "device": resolve_device(args.device),
             "run_dir": folder.work,
@@ -176,24 +182,22 @@ def run_fit(
             untouched = f"; the previous run in {folder.path} is untouched" if folder.replacing else ""
             raise InputError(f"{error}{untouched}") from None
         except KeyboardInterrupt as stop:
-            if not folder.model_written():
+            if not folder.product_written():
                 raise
             folder.commit()
             raise RunStopped(
                 getattr(stop, "exit_code", 130),
-                f"interrupted after training; the model is saved in {args.out / MODEL_NAME}",
+                f"interrupted after training; {args.out / product} is saved",
             ) from None
         except Exception as error:
-            if not folder.model_written():
+            if not folder.product_written():
                 raise
             folder.commit()
             if isinstance(error, OSError):
                 reason = describe_os_error(error)
             else:
                 reason = str(error) if isinstance(error, InputError) else f"{type(error).__name__}: {error}"
-            raise InputError(
-                f"{_oneline(reason)}; training had ended and its model is saved in {args.out / MODEL_NAME}"
-            ) from None
+            raise InputError(f"{_oneline(reason)}; training had ended and {args.out / product} is saved") from None
         folder.commit()
     return outcome
 

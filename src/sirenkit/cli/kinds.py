@@ -17,8 +17,10 @@ from typing import Any
 
 from sirenkit.cli.common import add_device_option, add_run_options, fit_defaults, run_fit
 from sirenkit.configargs import add_config_options, config_from_args
+from sirenkit.errors import InputError
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
+from sirenkit.recipes.collection import GROUP_SIZE
 from sirenkit.recipes.kind import Kind
 from sirenkit.store import Representation
 
@@ -56,8 +58,26 @@ class KindCommand:
 def add_fit_command(fit_kinds: argparse._SubParsersAction, command: KindCommand) -> None:
     """`sirenkit fit NAME PATH --out RUN [options]` for one kind."""
     parser = fit_kinds.add_parser(command.name, help=command.help)
-    parser.add_argument("path", type=Path, help=command.path_help)
+    parser.add_argument(
+        "path",
+        type=Path,
+        help=f"{command.path_help}; or a collection: a folder, a glob pattern (quoted) or a .txt list of files",
+    )
     add_run_options(parser, f"folder for {command.files}", batch=command.batch, batch_help=command.batch_help)
+    parser.add_argument(
+        "--group-size",
+        type=int,
+        default=GROUP_SIZE,
+        help=f"a collection: signals fitted together at most, as one batched field (default: {GROUP_SIZE})",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="a collection: fit its groups as Ray tasks on a local Ray instance of this many CPUs (needs sirenkit[ray])",
+    )
+    parser.add_argument(
+        "--ray-address", help="a collection: fit its groups as Ray tasks on the Ray cluster at this address"
+    )
     command.options(parser)
     add_config_options(parser, FieldConfig, skip=command.field_skip, choices={"model": list(FIELD_BUILDERS)})
     add_config_options(parser, FitConfig, defaults=fit_defaults(command.fit))
@@ -65,9 +85,16 @@ def add_fit_command(fit_kinds: argparse._SubParsersAction, command: KindCommand)
 
 
 def run_fit_command(command: KindCommand, args: argparse.Namespace) -> None:
-    """Load the signal, fit it in `args.out` and print the outcome's headline."""
+    """Load the signal, fit it in `args.out` and print the outcome's headline; a collection
+    (`signals.collection.is_collection`) goes to `run_collection_command`."""
     from sirenkit.recipes.kind import fit_signal
+    from sirenkit.signals.collection import is_collection
 
+    if is_collection(args.path):
+        run_collection_command(command, args)
+        return
+    if args.workers is not None or args.ray_address is not None:
+        raise InputError(f"--workers and --ray-address fit collections; {args.path} is one file")
     field_config = config_from_args(FieldConfig, args)  # the kind sets its inputs and outputs
     fit_config = config_from_args(FitConfig, args)
     kind = command.kind(args)
@@ -77,6 +104,46 @@ def run_fit_command(command: KindCommand, args: argparse.Namespace) -> None:
         args,
         {"path": args.path},
         lambda settings: fit_signal(kind, signal, field_config, fit_config, batch=batch, **settings),
+    )
+    print(f"{outcome.headline()} -> {args.out}")
+
+
+def run_collection_command(command: KindCommand, args: argparse.Namespace) -> None:
+    """Fit every file of the collection `args.path` in `args.out` (`recipes.collection.fit_collection`)
+    and print the outcome's headline; the kind's options apply to every member."""
+    from sirenkit.engine import require_ray
+    from sirenkit.recipes.collection import MANIFEST_NAME, fit_collection
+    from sirenkit.signals.collection import collection_sources
+
+    field_config = config_from_args(FieldConfig, args)
+    fit_config = config_from_args(FitConfig, args)
+    sources = collection_sources(args.path)
+    batch = None if args.batch == 0 else args.batch
+    command.kind(args)  # the kind's own checks of the options (sdf refuses --batch 0), before any work
+    if args.workers is not None or args.ray_address is not None:
+        require_ray(args.workers)
+
+    def member_args(source: Path) -> argparse.Namespace:
+        return argparse.Namespace(**{**vars(args), "path": source})
+
+    outcome = run_fit(
+        args,
+        {"path": None},  # each member's content is recorded by the manifest and its group
+        lambda settings: fit_collection(
+            sources,
+            lambda source: command.kind(member_args(source)),
+            lambda source: command.load(member_args(source)),
+            field_config,
+            fit_config,
+            batch=batch,
+            group_size=args.group_size,
+            workers=args.workers,
+            ray_address=args.ray_address,
+            **settings,
+        ),
+        reads=sources,
+        product=MANIFEST_NAME,
+        resumes_from=MANIFEST_NAME,
     )
     print(f"{outcome.headline()} -> {args.out}")
 

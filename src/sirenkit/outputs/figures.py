@@ -14,7 +14,10 @@ from sirenkit.store import atomic_write
 def plot_curve(
     rows: Sequence[dict[str, float]], path: str | Path, *, key: str = "psnr", label: str = "PSNR (dB)", title: str = ""
 ) -> None:
-    """A metric against the step, from the rows of metrics.jsonl, saved as PNG."""
+    """A metric against the step, from the rows of metrics.jsonl, saved as PNG; nothing is written
+    when no row has the metric (a collection's member: its group's metrics.jsonl holds the steps)."""
+    if not any(key in r for r in rows):
+        return
     import matplotlib
 
     matplotlib.use("Agg")

@@ -76,10 +76,13 @@ class Constraint:
     norm: Norm = "l2"
     points: int | None = None
 
-    def loss(self, ev: Evaluation) -> Tensor:
+    def penalty(self, ev: Evaluation) -> Tensor:
+        """weight · norm(residual) at each point, in the residual's shape."""
         r = self.residual(ev)
-        penalty = r.square() if self.norm == "l2" else r.abs()
-        return self.weight * penalty.mean()
+        return self.weight * (r.square() if self.norm == "l2" else r.abs())
+
+    def loss(self, ev: Evaluation) -> Tensor:
+        return self.penalty(ev).mean()
 
 
 def evaluate(
@@ -110,7 +113,7 @@ class Problem:
 
     @property
     def needs(self) -> frozenset[Need]:
-        return frozenset().union(*(c.needs for c in self.constraints))
+        return union_of_needs(self.constraints)
 
     def losses(
         self,
@@ -121,16 +124,29 @@ class Problem:
     ) -> dict[str, Tensor]:
         """One loss per constraint, by name; `compiler` runs the derivative kernels (see
         `sirenkit.calculus.jet`; None: eager)."""
-        groups: dict[tuple[int, int | None], list[Constraint]] = {}
-        for c in self.constraints:
-            groups.setdefault((id(c.domain), c.points), []).append(c)
         out = {}
-        for members in groups.values():
-            first = members[0]
-            batch = first.domain.sample(first.points, generator)
-            batch = Batch(batch.x.to(device), {k: v.to(device) for k, v in batch.data.items()})
-            needs = frozenset().union(*(c.needs for c in members))
-            ev = evaluate(field_, batch, needs, self.derivative_method, compiler)
+        for members in self.sample_groups():
+            batch = draw(members[0], generator, device)
+            ev = evaluate(field_, batch, union_of_needs(members), self.derivative_method, compiler)
             for c in members:
                 out[c.name] = c.loss(ev)
         return {c.name: out[c.name] for c in self.constraints}
+
+    def sample_groups(self) -> list[list[Constraint]]:
+        """The constraints that share one sample per step (same domain object, same `points`), in
+        the order of their first member."""
+        groups: dict[tuple[int, int | None], list[Constraint]] = {}
+        for c in self.constraints:
+            groups.setdefault((id(c.domain), c.points), []).append(c)
+        return list(groups.values())
+
+
+def draw(constraint: Constraint, generator: torch.Generator, device: torch.device | str) -> Batch:
+    """A fresh batch of the constraint's domain (`points` points), on `device`."""
+    batch = constraint.domain.sample(constraint.points, generator)
+    return Batch(batch.x.to(device), {k: v.to(device) for k, v in batch.data.items()})
+
+
+def union_of_needs(constraints: Sequence[Constraint]) -> frozenset[Need]:
+    """Every derivative any of the constraints reads."""
+    return frozenset().union(*(c.needs for c in constraints))

@@ -202,7 +202,7 @@ def gradient_domain_problem(
     return Problem([derivative_constraint(supervised, source, points=points), *anchors])
 
 
-def poisson_problem(values: np.ndarray, source: Source, anchor: Anchor, **options) -> Problem:
+def reconstruction_problem(values: np.ndarray, source: Source, anchor: Anchor, **options) -> Problem:
     """Reconstruct the (H, W, C) image `values` in [-1, 1] from its own gradients or Laplacian.
 
     Options as in `gradient_domain_problem`.

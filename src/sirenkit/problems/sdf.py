@@ -58,12 +58,12 @@ class SDFConfig:
 
 def _gradient(ev: Evaluation) -> Tensor:
     """∇Φ of the single output channel: (n, 3)."""
-    return ev.gradient[:, 0, :]
+    return ev.gradient[..., 0, :]
 
 
 def surface_residual(ev: Evaluation) -> Tensor:
     """Φ(x), (n,): zero on the surface."""
-    return ev.value[:, 0]
+    return ev.value[..., 0]
 
 
 def normal_residual(ev: Evaluation) -> Tensor:
@@ -80,7 +80,7 @@ def off_surface_residual(alpha: float):
     """exp(−α|Φ|), (n,): small wherever Φ is away from zero."""
 
     def residual(ev: Evaluation) -> Tensor:
-        return torch.exp(-alpha * ev.value[:, 0].abs())
+        return torch.exp(-alpha * ev.value[..., 0].abs())
 
     return residual
 

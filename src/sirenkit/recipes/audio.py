@@ -32,7 +32,7 @@ AUDIO_BATCH = 16384
 def audio_field_config(audio: Audio, config: FieldConfig, omega0: float | None = None) -> FieldConfig:
     """Field settings for a clip: 1 input (time), one output per channel, first-layer ω0 and PE octaves.
 
-    `omega0` None applies `first_layer_omega0` (3000 for the paper's 7 s clip at 44.1 kHz);
+    `omega0` None applies `first_layer_omega0` (3000 up to the paper's 7 s clip, more past it);
     the relu-pe octaves follow the official Nyquist rule for the clip's sample count.
     """
     octaves = config.pe_octaves or nyquist_frequencies(audio.frames)

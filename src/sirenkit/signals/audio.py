@@ -6,6 +6,7 @@ which is the scale the SIREN paper reports its audio MSE on.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +24,11 @@ PAPER_SAMPLES = 308_207
 PAPER_RATE = 44_100
 """The paper's Bach clip: 308,207 samples (6.99 s) at 44.1 kHz, the clip PAPER_OMEGA0 was tuned on."""
 OMEGA0_PER_SECOND = PAPER_OMEGA0 / ((PAPER_SAMPLES - 1) / 2 / PAPER_RATE)
-"""First-layer frequency in radians per second of sound: ω0 divided by the seconds per unit of
-time coordinate. 858 rad/s, i.e. a first-layer band up to 137 Hz whatever the clip's length or rate."""
+"""First-layer frequency in radians per second of sound that the paper's clip had: ω0 divided by the
+seconds per unit of time coordinate (858 rad/s, a first-layer band up to 137 Hz); clips longer
+than the paper's keep it (`first_layer_omega0`)."""
+MAX_RADIANS_PER_SAMPLE = 0.2 * math.pi
+"""The first layer's highest frequency is at most a fifth of the Nyquist rate (π radians per sample)."""
 
 
 @dataclass(frozen=True)
@@ -67,13 +71,18 @@ class Audio:
 def first_layer_omega0(frames: int, rate: int) -> float:
     """First-layer ω0 for a clip of `frames` samples at `rate` Hz on the time axis [-1, 1].
 
-    Sound is made of frequencies in Hz, so the first layer's band is kept in Hz: sin(ω0·(w·t + b))
-    with w ~ U(-1, 1) has frequencies up to ω0 radians per unit of t, and one unit of t lasts
-    (frames - 1)/(2·rate) seconds. ω0 = OMEGA0_PER_SECOND × that duration is the official 3000
-    for the paper's 7 s Bach clip at 44.1 kHz, 5236 for its 12.2 s counting clip, and 107 for a
-    quarter-second clip at any rate.
+    Rule: the official 3000 (PAPER_OMEGA0) for a clip up to the paper's 7 s, and for a longer one
+    OMEGA0_PER_SECOND × the seconds one unit of t lasts, (frames - 1)/(2·rate), which keeps the
+    first layer's band the same in Hz as the paper's clip had (5236 for its 12.2 s counting clip);
+    in either case at most MAX_RADIANS_PER_SAMPLE × the samples per unit of t, (frames - 1)/2, so
+    that a clip of few samples (2,000: 628) is not fitted with frequencies near its Nyquist rate.
+    A short clip keeps 3000 when it has the samples for it: keeping the band in Hz instead (ω0 107
+    for a quarter second) fits short clips far worse.
+    `python benchmarks/size_rules.py --parts audio` measures the rule against the constant.
     """
-    return OMEGA0_PER_SECOND * max(frames - 1, 1) / (2 * rate)
+    samples_per_unit = max(frames - 1, 1) / 2
+    by_duration = max(PAPER_OMEGA0, OMEGA0_PER_SECOND * samples_per_unit / rate)
+    return min(by_duration, MAX_RADIANS_PER_SAMPLE * samples_per_unit)
 
 
 def audio_from_array(samples: np.ndarray, rate: int) -> Audio:

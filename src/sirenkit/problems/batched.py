@@ -1,0 +1,98 @@
+"""K problems of one shape posed to the K fields of a `BatchedField`, as one loss.
+
+Member k's constraints draw their points exactly as they would in a fit of its own: before each
+sample group is drawn the sampler's state is saved, and every member draws from that same state,
+so member k sees the points a lone fit with the same seed would (the sampler then stands where a
+lone fit's would). The batches are stacked to (K, n, d), the batched field is evaluated once, and
+each constraint's loss is the sum over members of member k's own loss, so the gradient in field
+k's parameters is that of its own problem (`fields.batched` states why this makes K fits equal
+to one batched fit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from sirenkit.calculus import Compiler
+from sirenkit.problems.base import Batch, Constraint, Problem, draw, evaluate, union_of_needs
+
+
+class BatchedProblem:
+    """The problems of K signals, one per field of a `BatchedField` of K fields.
+
+    Every problem must have the same constraints (names, needs, weights, norms, points, and the
+    same sharing of samples) and draw batches of the same size, which signals of one kind and one
+    shape do. `losses` returns, per constraint, the sum of the K members' losses; `member_terms`
+    holds the last step's loss of each member, (K,) per constraint name, detached.
+    """
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        if not problems:
+            raise ValueError("a batched problem needs at least one problem")
+        self.problems = list(problems)
+        first = _layout(self.problems[0])
+        for k, problem in enumerate(self.problems[1:], start=1):
+            if _layout(problem) != first:
+                raise ValueError(f"problem {k} has other constraints than problem 0: {_layout(problem)} vs {first}")
+        self.member_terms: dict[str, Tensor] = {}
+
+    @property
+    def count(self) -> int:
+        """K, the number of members."""
+        return len(self.problems)
+
+    @property
+    def constraints(self) -> Sequence[Constraint]:
+        """The constraints of member 0 (every member's have the same names and settings)."""
+        return self.problems[0].constraints
+
+    def losses(
+        self,
+        field_: torch.nn.Module,
+        generator: torch.Generator,
+        device: torch.device | str = "cpu",
+        compiler: Compiler | None = None,
+    ) -> dict[str, Tensor]:
+        """Per constraint name, Σₖ loss of member k (a scalar); `field_` is a `BatchedField` of K fields."""
+        groups = [problem.sample_groups() for problem in self.problems]
+        out: dict[str, Tensor] = {}
+        for index, members in enumerate(groups[0]):
+            state = generator.get_state()
+            batches = []
+            for member_groups in groups:
+                generator.set_state(state)
+                batches.append(draw(member_groups[index][0], generator, device))
+            ev = evaluate(
+                field_, stack_batches(batches), union_of_needs(members), self.problems[0].derivative_method, compiler
+            )
+            for c in members:
+                per_member = c.penalty(ev).reshape(self.count, -1).mean(dim=1)
+                self.member_terms[c.name] = per_member.detach()
+                out[c.name] = per_member.sum()
+        return {c.name: out[c.name] for c in self.constraints}
+
+
+def stack_batches(batches: Sequence[Batch]) -> Batch:
+    """K batches of n points each as one: x (K, n, d) and each datum (K, n, ...).
+
+    Raises ValueError when they hold different numbers of points or different data."""
+    sizes = {tuple(batch.x.shape) for batch in batches}
+    if len(sizes) != 1:
+        raise ValueError(f"the members drew batches of different shapes {sorted(sizes)}; batch signals of one shape")
+    names = set(batches[0].data)
+    if any(set(batch.data) != names for batch in batches):
+        raise ValueError("the members' batches carry different data")
+    return Batch(
+        torch.stack([batch.x for batch in batches]),
+        {name: torch.stack([batch.data[name] for batch in batches]) for name in batches[0].data},
+    )
+
+
+def _layout(problem: Problem) -> list[list[tuple]]:
+    """What two members must share: the sample groups and each constraint's settings."""
+    return [
+        [(c.name, sorted(c.needs), c.weight, c.norm, c.points) for c in members] for members in problem.sample_groups()
+    ]

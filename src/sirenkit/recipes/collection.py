@@ -1,0 +1,386 @@
+"""Collections: many signals of one kind fitted as batched fields, recorded in a manifest.
+
+sources → members (name, content hash) → groups → one `BatchedField` fit per group → each
+member's outputs, as a lone fit writes them → manifest rows → packed export.
+
+Grouping rule: members whose field settings (after the kind adapts them to the signal) and whose
+per-step batches have the same shapes are fitted together, in the sources' order, at most
+`group_size` at a time. Images of one size group together, and so do images of any sizes whose
+pixels all outnumber --batch (each then draws --batch pixels a step); a full-batch fit groups
+signals of one size only. Every member starts from the field `fit_config.seed` gives and draws its
+points as a lone fit with that seed would, so member k of a group ends as its lone fit would (to
+float tolerance; `fields.batched` and `problems.batched` state why).
+
+A run folder of a collection holds:
+- manifest.jsonl: one row per source (`ManifestRow`), rewritten atomically as members finish;
+- signals/NAME/: what a lone fit of the member writes (model.safetensors, the kind's files) but
+  its training curve: the group's metrics hold the steps;
+- groups/ID/: each group's checkpoint, metrics (loss terms summed over its members) and model;
+- packed.safetensors and packed.json: every fitted member's weights stacked per layer, and the
+  index of its rows (`write_packed`; packed-2, ... when members differ in architecture).
+A resumed run skips the members the manifest marks done with the same content, retries the
+others, and continues a group from its checkpoint when the group has the same members.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sirenkit.engine import require_ray, shards
+from sirenkit.errors import InputError
+from sirenkit.fields import FieldConfig
+from sirenkit.fields.batched import build_batched_field, stack_fields
+from sirenkit.fit import FitConfig, FitResult, fit
+from sirenkit.outputs import write_json
+from sirenkit.problems.base import draw
+from sirenkit.problems.batched import BatchedProblem
+from sirenkit.recipes.kind import Kind, Outcome
+from sirenkit.resources import Request, require
+from sirenkit.run_folder import CHECKPOINT_NAME, MODEL_NAME
+from sirenkit.signals.collection import member_names
+from sirenkit.store import (
+    Representation,
+    atomic_write,
+    file_digest,
+    load_representation,
+    save_representation,
+    strict_json,
+)
+
+MANIFEST_NAME = "manifest.jsonl"
+GROUP_SIZE = 256
+"""Members fitted together at most, by default (the memory check scales with it)."""
+PACKED_FORMAT = "sirenkit.packed/1"
+FIT_SUMMARY_KEYS = frozenset({"model", "steps", "seconds", "parameters", "weight_bytes"})
+"""Entries of a member's summary that describe the fit rather than measure the signal."""
+
+
+@dataclass
+class ManifestRow:
+    """One source of a collection: `status` is "done" (fitted; `measures` holds the kind's numbers
+    from its summary.json) or "error" (`error` says why: unreadable, not a signal of this kind).
+    `seconds` is the wall time of the member's group, shared by its `group_size` members."""
+
+    source: str
+    name: str
+    sha256: str | None
+    status: str
+    measures: dict[str, float] = field(default_factory=dict)
+    steps: int = 0
+    seconds: float = 0.0
+    group: str | None = None
+    group_size: int = 0
+    error: str | None = None
+
+
+class Manifest:
+    """manifest.jsonl: the rows of a collection by source, each change rewritten atomically, in
+    the order of `sources` (rows of other sources, from an earlier run, after them)."""
+
+    def __init__(self, path: Path, rows: Sequence[ManifestRow] = ()) -> None:
+        self.path = path
+        self.rows: dict[str, ManifestRow] = {row.source: row for row in rows}
+        self.sources: list[str] = []
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        """The manifest at `path`; InputError when a line is not a row."""
+        rows = []
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(ManifestRow(**json.loads(line)))
+            except (json.JSONDecodeError, TypeError) as error:
+                raise InputError(f"{path}: line {number} is not a manifest row ({error})") from None
+        return cls(path, rows)
+
+    def done(self, source: str, sha256: str) -> bool:
+        """Whether `source` was fitted with this content."""
+        row = self.rows.get(source)
+        return row is not None and row.status == "done" and row.sha256 == sha256
+
+    def record(self, *rows: ManifestRow) -> None:
+        """Add or replace the rows of their sources, and rewrite the file."""
+        for row in rows:
+            self.rows[row.source] = row
+        self.write()
+
+    def write(self) -> None:
+        place = {source: index for index, source in enumerate(self.sources)}
+        ordered = sorted(self.rows.values(), key=lambda row: place.get(row.source, len(place)))
+        self.rows = {row.source: row for row in ordered}
+        text = "".join(strict_json(asdict(row)) + "\n" for row in ordered)
+        atomic_write(self.path, lambda tmp: tmp.write_text(text))
+
+
+@dataclass
+class Member:
+    """A signal of the collection: its name (its folder under signals/), file and content hash."""
+
+    name: str
+    source: Path
+    sha256: str
+
+
+@dataclass
+class CollectionOutcome:
+    """What a collection run did: the manifest and the packed exports written."""
+
+    manifest: Manifest
+    packed: list[Path]
+    fitted: int
+    """Members fitted by this call (the manifest also holds earlier ones)."""
+
+    def summary(self) -> dict[str, Any]:
+        rows = list(self.manifest.rows.values())
+        return {
+            "signals": len(rows),
+            "done": sum(row.status == "done" for row in rows),
+            "errors": sum(row.status == "error" for row in rows),
+            "fitted_now": self.fitted,
+            "packed": [path.name for path in self.packed],
+        }
+
+    def headline(self) -> str:
+        """One line: counts, the median of each measure over the done members, and the errors."""
+        rows = list(self.manifest.rows.values())
+        done = [row for row in rows if row.status == "done"]
+        names = dict.fromkeys(name for row in done for name in row.measures)
+        medians = [
+            f"median {name} {statistics.median(values):.4g}"
+            for name in names
+            if (values := [row.measures[name] for row in done if row.measures.get(name) is not None])
+        ]
+        errors = len(rows) - len(done)
+        parts = [f"{len(done)} of {len(rows)} signals fitted ({self.fitted} in this run)", *medians]
+        if errors:
+            parts.append(f"{errors} error(s), see {self.manifest.path.name}")
+        return "collection: " + ", ".join(parts)
+
+
+def fit_collection(
+    sources: Sequence[Path],
+    kind_of: Callable[[Path], Kind],
+    load: Callable[[Path], Any],
+    field_config: FieldConfig,
+    fit_config: FitConfig,
+    *,
+    run_dir: str | Path,
+    batch: int | None = None,
+    group_size: int = GROUP_SIZE,
+    device: torch.device | str = "cpu",
+    resume: bool = False,
+    quiet: bool = False,
+    identity: dict | None = None,
+    workers: int | None = None,
+    ray_address: str | None = None,
+) -> CollectionOutcome:
+    """Fit every source as the kind `kind_of(source)` says, in groups of batched fields.
+
+    `load(source)` reads one signal (InputError or OSError: the source becomes an error row and
+    the rest go on). `batch`, `device`, `quiet` are as in `recipes.kind.fit_signal`; `identity`
+    (the settings, as `fit.fit` checks them on a resume) is extended per group by its members'
+    hashes. `resume` continues the manifest in `run_dir` (see the module docstring). Groups run
+    one after another in this process, or with `workers` / `ray_address` as Ray tasks
+    (`engine.shards`: a task whose worker dies runs again and continues from its group's
+    checkpoint); only this process writes the manifest, a row as its group ends.
+    """
+    if group_size < 1:
+        raise InputError(f"group-size must be at least 1, got {group_size}")
+    if batch is not None and batch < 1:
+        raise InputError(f"batch must be at least 1, got {batch}")
+    if workers is not None or ray_address is not None:
+        require_ray(workers)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = run_dir / MANIFEST_NAME
+    manifest = Manifest.read(manifest_path) if resume and manifest_path.is_file() else Manifest(manifest_path)
+    manifest.sources = [str(source) for source in sources]
+    pending: dict[tuple, list[Member]] = {}
+    errors = []
+    for name, source in zip(member_names(sources), sources):
+        sha256 = None
+        try:
+            sha256 = file_digest(source)
+            if manifest.done(str(source), sha256):
+                continue
+            key = _group_key(kind_of(source), load(source), field_config, batch, device)
+        except (InputError, OSError) as error:
+            errors.append(ManifestRow(str(source), name, sha256, "error", error=_reason(error)))
+            continue
+        pending.setdefault(key, []).append(Member(name, source, sha256))
+    manifest.record(*errors)
+    groups = [
+        members[start : start + group_size]
+        for members in pending.values()
+        for start in range(0, len(members), group_size)
+    ]
+    fit_group = functools.partial(
+        _fit_group,
+        kind_of=kind_of,
+        load=load,
+        field_config=field_config,
+        fit_config=fit_config,
+        batch=batch,
+        device=device,
+        run_dir=run_dir,
+        quiet=quiet or workers is not None or ray_address is not None,
+        identity=identity,
+    )
+    fitted = 0
+    for rows in shards(fit_group, groups, workers=workers, address=ray_address):
+        manifest.record(*rows)
+        fitted += len(rows)
+    return CollectionOutcome(manifest, write_packed(manifest, run_dir), fitted)
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, OSError):
+        return f"{error.filename}: {error.strerror}" if error.filename and error.strerror else str(error)
+    return str(error)
+
+
+def _group_key(kind: Kind, signal: Any, field_config: FieldConfig, batch: int | None, device) -> tuple:
+    """What members fitted together share: the kind's field settings and the shapes of a step's batches."""
+    config = kind.field_config(signal, field_config)
+    problem = kind.problem(signal, batch, device)
+    generator = torch.Generator().manual_seed(0)
+    shapes = []
+    for members in problem.sample_groups():
+        sample = draw(members[0], generator, "cpu")
+        shapes.append((tuple(sample.x.shape), tuple((k, tuple(v.shape)) for k, v in sorted(sample.data.items()))))
+    return kind.name, json.dumps(config.to_dict(), sort_keys=True), tuple(shapes)
+
+
+def _fit_group(
+    group: list[Member],
+    *,
+    kind_of: Callable[[Path], Kind],
+    load: Callable[[Path], Any],
+    field_config: FieldConfig,
+    fit_config: FitConfig,
+    batch: int | None,
+    device: torch.device | str,
+    run_dir: Path,
+    quiet: bool,
+    identity: dict | None,
+) -> list[ManifestRow]:
+    """Fit one group as a batched field, write each member's outputs, and return their rows."""
+    kinds = [kind_of(member.source) for member in group]
+    signals = [load(member.source) for member in group]
+    config = kinds[0].field_config(signals[0], field_config)
+    require(*_group_requests(kinds[0].requests(signals[0], config, batch, device), len(group)))
+    group_id = hashlib.sha256("\n".join(f"{m.source}\t{m.sha256}" for m in group).encode()).hexdigest()[:12]
+    group_dir = run_dir / "groups" / group_id
+    metadata = {
+        "kind": "collection",
+        "member_kind": kinds[0].name,
+        "members": [{"name": m.name, "source": str(m.source), "sha256": m.sha256} for m in group],
+    }
+    representation = Representation(build_batched_field(config, [fit_config.seed] * len(group)), config, metadata)
+    problem = BatchedProblem([kind.problem(signal, batch, device) for kind, signal in zip(kinds, signals)])
+    live = kinds[0].live_metrics(signals[0])
+    result = fit(
+        representation,
+        problem,
+        fit_config,
+        device=device,
+        run_dir=group_dir,
+        resume=(group_dir / CHECKPOINT_NAME).is_file(),
+        live_metrics=None
+        if live is None
+        else lambda row: live({c.name: row[c.name] / len(group) for c in problem.constraints}),
+        quiet=quiet,
+        identity={**(identity or {}), "inputs": {m.name: m.sha256 for m in group}},
+    )
+    rows = []
+    for k, (member, kind, signal) in enumerate(zip(group, kinds, signals)):
+        member_dir = run_dir / "signals" / member.name
+        member_dir.mkdir(parents=True, exist_ok=True)
+        single = Representation(
+            result.representation.field.field(k), config, {"kind": kind.name, **kind.metadata(signal)}
+        )
+        save_representation(member_dir / MODEL_NAME, single)
+        outcome: Outcome = kind.finish(FitResult(single, [], result.seconds, result.steps), signal, device, member_dir)
+        measures = {
+            key: value
+            for key, value in outcome.summary().items()
+            if key not in FIT_SUMMARY_KEYS and isinstance(value, int | float) and not isinstance(value, bool)
+        }
+        rows.append(
+            ManifestRow(
+                str(member.source),
+                member.name,
+                member.sha256,
+                "done",
+                measures,
+                result.steps,
+                round(result.seconds, 3),
+                group_id,
+                len(group),
+            )
+        )
+    return rows
+
+
+def _group_requests(requests: list[Request], count: int) -> list[Request]:
+    """A member's memory requests for `count` members at once (an upper bound: the renders run one
+    member at a time)."""
+    return [
+        replace(
+            request,
+            bytes=request.bytes * count,
+            what=f"{request.what}, for {count} signals at once",
+            option=f"{request.option} or --group-size",
+        )
+        for request in requests
+    ]
+
+
+def write_packed(manifest: Manifest, run_dir: Path) -> list[Path]:
+    """Stack the weights of every member marked done, one file per architecture, with its index.
+
+    packed.safetensors holds each parameter of the fields stacked along a leading axis, row r
+    being the member at rows[r] of packed.json ({"format", "kind", "field", "count", "rows": [{"row",
+    "name", "source", "sha256", "measures"}]}); `store.load_representation` reads it back as a
+    `BatchedField`. Members of another architecture go to packed-2, packed-3, ...
+    """
+    by_architecture: dict[str, list[tuple[ManifestRow, Representation]]] = {}
+    for row in manifest.rows.values():
+        if row.status == "done":
+            representation = load_representation(run_dir / "signals" / row.name / MODEL_NAME)
+            key = json.dumps(representation.config.to_dict(), sort_keys=True)
+            by_architecture.setdefault(key, []).append((row, representation))
+    written = []
+    for number, members in enumerate(by_architecture.values(), start=1):
+        stem = "packed" if number == 1 else f"packed-{number}"
+        first = members[0][1]
+        kind = first.signal.get("kind")
+        index = {
+            "format": PACKED_FORMAT,
+            "kind": kind,
+            "field": first.config.to_dict(),
+            "count": len(members),
+            "rows": [
+                {"row": r, "name": row.name, "source": row.source, "sha256": row.sha256, "measures": row.measures}
+                for r, (row, _) in enumerate(members)
+            ],
+        }
+        stacked = stack_fields([representation.field for _, representation in members])
+        packed = Representation(
+            stacked, first.config, {"kind": "collection", "member_kind": kind, "index": f"{stem}.json"}
+        )
+        save_representation(run_dir / f"{stem}.safetensors", packed)
+        write_json(run_dir / f"{stem}.json", index)
+        written.append(run_dir / f"{stem}.safetensors")
+    return written

@@ -1,0 +1,49 @@
+"""Which files a collection names: folders, glob patterns, list files; unique member names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sirenkit.errors import InputError
+from sirenkit.signals.collection import collection_sources, is_collection, member_names
+
+
+def test_folders_patterns_and_lists_name_their_files_in_a_stated_order(tmp_path):
+    for name in ("b.png", "a.png", ".hidden.png", "c.wav"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "d.png").write_bytes(b"x")
+    assert collection_sources(tmp_path) == [tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.wav"]
+    assert collection_sources(tmp_path / "*.png") == [tmp_path / "a.png", tmp_path / "b.png"]
+    assert collection_sources(tmp_path / "**" / "*.png") == [
+        tmp_path / "a.png",
+        tmp_path / "b.png",
+        tmp_path / "sub" / "d.png",
+    ]
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# chosen\nb.png\n\n  sub/d.png \n{tmp_path / 'a.png'}\nb.png\n")
+    assert collection_sources(listing) == [tmp_path / "b.png", tmp_path / "sub" / "d.png", tmp_path / "a.png"]
+
+
+def test_what_counts_as_a_collection(tmp_path):
+    (tmp_path / "one.png").write_bytes(b"x")
+    (tmp_path / "odd[1].png").write_bytes(b"x")
+    assert is_collection(tmp_path) and is_collection(tmp_path / "files.txt") and is_collection(tmp_path / "*.png")
+    assert not is_collection(tmp_path / "one.png") and not is_collection(tmp_path / "odd[1].png")
+    assert not is_collection(tmp_path / "missing.png")
+
+
+def test_a_collection_that_names_nothing_is_one_clear_error(tmp_path):
+    with pytest.raises(InputError, match="names no files"):
+        collection_sources(tmp_path)
+    with pytest.raises(InputError, match="names no files"):
+        collection_sources(tmp_path / "*.png")
+    with pytest.raises(InputError, match="cannot read the list"):
+        collection_sources(tmp_path / "absent.txt")
+
+
+def test_member_names_are_unique_stems():
+    sources = [Path("a/x.png"), Path("b/x.png"), Path("c/y.png"), Path("d/x.png"), Path("x-2.png")]
+    assert member_names(sources) == ["x", "x-2", "y", "x-3", "x-2-2"]
