@@ -75,10 +75,11 @@ def first_layer_omega0(frames: int, rate: int) -> float:
     OMEGA0_PER_SECOND × the seconds one unit of t lasts, (frames - 1)/(2·rate), which keeps the
     first layer's band the same in Hz as the paper's clip had (5236 for its 12.2 s counting clip);
     in either case at most MAX_RADIANS_PER_SAMPLE × the samples per unit of t, (frames - 1)/2, so
-    that a clip of few samples (2,000: 628) is not fitted with frequencies near its Nyquist rate.
-    A short clip keeps 3000 when it has the samples for it: keeping the band in Hz instead (ω0 107
-    for a quarter second) fits short clips far worse.
-    `python benchmarks/size_rules.py --parts audio` measures the rule against the constant.
+    that a clip of few samples (2,000: 628) is not fitted with frequencies near its Nyquist rate,
+    which match its samples but not the sound between them. A short clip keeps 3000 when it has
+    the samples for it: keeping the band in Hz instead (ω0 107 for a quarter second) fits short
+    clips far worse. `python benchmarks/size_rules.py --parts audio,between` measures the rule
+    against the constant, at the samples and between them.
     """
     samples_per_unit = max(frames - 1, 1) / 2
     by_duration = max(PAPER_OMEGA0, OMEGA0_PER_SECOND * samples_per_unit / rate)
