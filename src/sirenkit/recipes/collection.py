@@ -250,7 +250,9 @@ def _reason(error: BaseException) -> str:
     return str(error)
 
 
-def _group_key(kind: Kind, signal: Any, field_config: FieldConfig, batch: int | None, device) -> tuple:
+def _group_key(
+    kind: Kind, signal: Any, field_config: FieldConfig, batch: int | None, device: torch.device | str
+) -> tuple:
     """What members fitted together share: the kind's field settings and the shapes of a step's batches."""
     config = kind.field_config(signal, field_config)
     problem = kind.problem(signal, batch, device)
