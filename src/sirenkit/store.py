@@ -29,6 +29,7 @@ from safetensors.torch import load_file, save_file
 from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig, MLPField, build_field
 from sirenkit.fields.batched import BatchedField, build_batched_field
+from sirenkit.fields.tiled import TiledField
 
 FORMAT = "sirenkit.representation/1"
 TRAIN_FORMAT = "sirenkit.train-state/1"
@@ -133,13 +134,16 @@ def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 class Representation:
     """A fitted field with its configuration and the metadata of the signal it represents."""
 
-    field: MLPField | BatchedField
+    field: MLPField | BatchedField | TiledField
     config: FieldConfig
     signal: dict[str, Any] = field(default_factory=dict)
 
 
 def _field_meta(rep: Representation) -> dict[str, Any]:
-    """The header entries that rebuild the field: its config, and K for a batched field."""
+    """The header entries that rebuild the field: its config, K for a batched field, and the tile
+    layout too for a tiled one."""
+    if isinstance(rep.field, TiledField):
+        return {"field": rep.config.to_dict(), "count": rep.field.tiles.count, "tiles": rep.field.layout()}
     count = {"count": rep.field.count} if isinstance(rep.field, BatchedField) else {}
     return {"field": rep.config.to_dict(), **count}
 
@@ -172,7 +176,7 @@ def _read(path: str | Path, expected_format: str) -> tuple[dict[str, torch.Tenso
 
 def _field_from(
     tensors: dict[str, torch.Tensor], meta: dict[str, Any], path: str | Path
-) -> tuple[MLPField | BatchedField, FieldConfig]:
+) -> tuple[MLPField | BatchedField | TiledField, FieldConfig]:
     try:
         config = FieldConfig.from_dict(meta.get("field", {}))
     except (InputError, TypeError) as error:
@@ -181,12 +185,27 @@ def _field_from(
     if count is not None and not (isinstance(count, int) and count >= 1):
         raise InputError(f"{path}: bad field count {count!r}")
     field_ = build_field(config) if count is None else build_batched_field(config, [0] * count)
+    if "tiles" in meta:
+        field_ = _tiled(field_, meta["tiles"], path)
     try:
         field_.load_state_dict(tensors, strict=True)
     except RuntimeError as error:
         first = str(error).strip().splitlines()[0]
         raise InputError(f"{path}: weights do not match the field configuration ({first})") from None
     return field_, config
+
+
+def _tiled(tiles: MLPField | BatchedField, layout: Any, path: str | Path) -> TiledField:
+    try:
+        return TiledField(
+            tiles,
+            tuple(layout["shape"]),
+            tuple(layout["tile_shape"]),
+            [tuple(start) for start in layout["starts"]],
+            int(layout["overlap"]),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise InputError(f"{path}: bad tile layout ({error})") from None
 
 
 def load_representation(path: str | Path) -> Representation:

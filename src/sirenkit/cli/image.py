@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sirenkit.cli.common import parse_size, prepare_outputs, resolve_device
-from sirenkit.cli.kinds import KindCommand
+from sirenkit.cli.kinds import KindCommand, Tiling
 from sirenkit.outputs.files import IMAGE_FORMATS
 from sirenkit.recipes.image import IMAGE_BATCH, IMAGE_FIT, ImageKind
 from sirenkit.store import Representation
@@ -49,4 +49,8 @@ COMMAND = KindCommand(
     kind=lambda args: ImageKind(args.path),
     render=render_image_file,
     render_formats=IMAGE_FORMATS,
+    tiling=Tiling(
+        shape=lambda image: image.shape,
+        crop=lambda image, start, size: image.crop(start[0], start[1], size[0], size[1]),
+    ),
 )

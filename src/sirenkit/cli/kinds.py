@@ -22,9 +22,19 @@ from sirenkit.fields import FIELD_BUILDERS, FieldConfig
 from sirenkit.fit import FitConfig
 from sirenkit.recipes.collection import GROUP_SIZE
 from sirenkit.recipes.kind import Kind
+from sirenkit.recipes.tiles import TILE_OVERLAP
 from sirenkit.store import Representation
 
 Renderer = Callable[[argparse.Namespace, Representation], None]
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """How a kind's signal is cut into tiles (`recipes.tiles.fit_tiles`): its grid `shape` and
+    `crop(signal, start, size)`."""
+
+    shape: Callable[[Any], tuple[int, ...]]
+    crop: Callable[[Any, tuple[int, ...], tuple[int, ...]], Any]
 
 
 @dataclass(frozen=True)
@@ -37,7 +47,7 @@ class KindCommand:
     `kind(args)` builds the `Kind` from the parsed options, which `options(parser)` adds besides
     the field, training and run options (`field_skip`: `FieldConfig` fields the kind sets itself).
     `render(args, representation)` writes a render of a checkpoint in one of `render_formats`
-    (suffix → format name).
+    (suffix → format name). With a `tiling`, `--tiles SIZE` fits the signal as overlapping tiles.
     """
 
     name: str
@@ -53,6 +63,7 @@ class KindCommand:
     field_skip: tuple[str, ...] = ("in_dim", "out_dim")
     render: Renderer | None = None
     render_formats: Mapping[str, str] = field(default_factory=dict)
+    tiling: Tiling | None = None
 
 
 def add_fit_command(fit_kinds: argparse._SubParsersAction, command: KindCommand) -> None:
@@ -78,6 +89,20 @@ def add_fit_command(fit_kinds: argparse._SubParsersAction, command: KindCommand)
     parser.add_argument(
         "--ray-address", help="a collection: fit its groups as Ray tasks on the Ray cluster at this address"
     )
+    if command.tiling is not None:
+        parser.add_argument(
+            "--tiles",
+            type=int,
+            default=0,
+            help="fit as overlapping tiles of this many samples per side, each a field of the given size, "
+            "blended into one (default: 0, one field)",
+        )
+        parser.add_argument(
+            "--tile-overlap",
+            type=int,
+            default=TILE_OVERLAP,
+            help=f"samples neighbouring tiles share (default: {TILE_OVERLAP})",
+        )
     command.options(parser)
     add_config_options(parser, FieldConfig, skip=command.field_skip, choices={"model": list(FIELD_BUILDERS)})
     add_config_options(parser, FitConfig, defaults=fit_defaults(command.fit))
@@ -88,9 +113,12 @@ def run_fit_command(command: KindCommand, args: argparse.Namespace) -> None:
     """Load the signal, fit it in `args.out` and print the outcome's headline; a collection
     (`signals.collection.is_collection`) goes to `run_collection_command`."""
     from sirenkit.recipes.kind import fit_signal
+    from sirenkit.recipes.tiles import fit_tiles
     from sirenkit.signals.collection import is_collection
 
     if is_collection(args.path):
+        if getattr(args, "tiles", 0):
+            raise InputError(f"--tiles fits one large signal; {args.path} is a collection")
         run_collection_command(command, args)
         return
     if args.workers is not None or args.ray_address is not None:
@@ -100,11 +128,28 @@ def run_fit_command(command: KindCommand, args: argparse.Namespace) -> None:
     kind = command.kind(args)
     signal = command.load(args)
     batch = None if args.batch == 0 else args.batch
-    outcome = run_fit(
-        args,
-        {"path": args.path},
-        lambda settings: fit_signal(kind, signal, field_config, fit_config, batch=batch, **settings),
-    )
+    if getattr(args, "tiles", 0):
+        tiling = command.tiling
+
+        def recipe(settings: dict[str, Any]) -> Any:
+            return fit_tiles(
+                kind,
+                signal,
+                tiling.shape(signal),
+                tiling.crop,
+                field_config,
+                fit_config,
+                tile=args.tiles,
+                overlap=args.tile_overlap,
+                batch=batch,
+                **settings,
+            )
+    else:
+
+        def recipe(settings: dict[str, Any]) -> Any:
+            return fit_signal(kind, signal, field_config, fit_config, batch=batch, **settings)
+
+    outcome = run_fit(args, {"path": args.path}, recipe)
     print(f"{outcome.headline()} -> {args.out}")
 
 

@@ -280,8 +280,6 @@ def _fit_group(
     """Fit one group as a batched field, write each member's outputs, and return their rows."""
     kinds = [kind_of(member.source) for member in group]
     signals = [load(member.source) for member in group]
-    config = kinds[0].field_config(signals[0], field_config)
-    require(*_group_requests(kinds[0].requests(signals[0], config, batch, device), len(group)))
     group_id = hashlib.sha256("\n".join(f"{m.source}\t{m.sha256}" for m in group).encode()).hexdigest()[:12]
     group_dir = run_dir / "groups" / group_id
     metadata = {
@@ -289,22 +287,20 @@ def _fit_group(
         "member_kind": kinds[0].name,
         "members": [{"name": m.name, "source": str(m.source), "sha256": m.sha256} for m in group],
     }
-    representation = Representation(build_batched_field(config, [fit_config.seed] * len(group)), config, metadata)
-    problem = BatchedProblem([kind.problem(signal, batch, device) for kind, signal in zip(kinds, signals)])
-    live = kinds[0].live_metrics(signals[0])
-    result = fit(
-        representation,
-        problem,
+    result = fit_batched(
+        kinds,
+        signals,
+        field_config,
         fit_config,
+        metadata,
+        batch=batch,
         device=device,
         run_dir=group_dir,
         resume=(group_dir / CHECKPOINT_NAME).is_file(),
-        live_metrics=None
-        if live is None
-        else lambda row: live({c.name: row[c.name] / len(group) for c in problem.constraints}),
         quiet=quiet,
         identity={**(identity or {}), "inputs": {m.name: m.sha256 for m in group}},
     )
+    config = result.representation.config
     rows = []
     for k, (member, kind, signal) in enumerate(zip(group, kinds, signals)):
         member_dir = run_dir / "signals" / member.name
@@ -335,7 +331,48 @@ def _fit_group(
     return rows
 
 
-def _group_requests(requests: list[Request], count: int) -> list[Request]:
+def fit_batched(
+    kinds: Sequence[Kind],
+    signals: Sequence[Any],
+    field_config: FieldConfig,
+    fit_config: FitConfig,
+    metadata: dict[str, Any],
+    *,
+    batch: int | None,
+    device: torch.device | str,
+    run_dir: Path | None,
+    resume: bool,
+    quiet: bool,
+    identity: dict | None,
+) -> FitResult:
+    """Fit K signals (signal k posed kinds[k]'s problem) as one `BatchedField`, each from
+    `fit_config.seed`; the result's representation holds the batched field with `metadata`.
+
+    The field settings, the live metrics (on the members' mean loss terms) and the memory check
+    (K times one member's) come from member 0: the members share a shape (`_group_key`).
+    """
+    count = len(signals)
+    config = kinds[0].field_config(signals[0], field_config)
+    require(*group_requests(kinds[0].requests(signals[0], config, batch, device), count))
+    representation = Representation(build_batched_field(config, [fit_config.seed] * count), config, metadata)
+    problem = BatchedProblem([kind.problem(signal, batch, device) for kind, signal in zip(kinds, signals)])
+    live = kinds[0].live_metrics(signals[0])
+    return fit(
+        representation,
+        problem,
+        fit_config,
+        device=device,
+        run_dir=run_dir,
+        resume=resume,
+        live_metrics=None
+        if live is None
+        else lambda row: live({c.name: row[c.name] / count for c in problem.constraints}),
+        quiet=quiet,
+        identity=identity,
+    )
+
+
+def group_requests(requests: list[Request], count: int) -> list[Request]:
     """A member's memory requests for `count` members at once (an upper bound: the renders run one
     member at a time)."""
     return [

@@ -1,0 +1,73 @@
+"""fit_tiles: a signal fitted as overlapping tiles and blended, with no seam where they meet."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli, save_png
+from sirenkit.errors import InputError
+from sirenkit.fields import FieldConfig
+from sirenkit.fields.tiled import TiledField, tile_grid
+from sirenkit.fit import FitConfig
+from sirenkit.recipes.image import ImageKind, render_image
+from sirenkit.recipes.tiles import fit_tiles
+from sirenkit.store import load_representation
+
+FIT = FitConfig(steps=300, lr=1e-3, schedule="cosine", checkpoint_every=0, precision="fp32")
+
+
+def _crop(image, start, size):
+    return image.crop(start[0], start[1], size[0], size[1])
+
+
+def test_the_seams_error_is_no_worse_than_the_tile_interiors(camera64):
+    outcome = fit_tiles(
+        ImageKind(),
+        camera64,
+        camera64.shape,
+        _crop,
+        FieldConfig(width=32, depth=2),
+        FIT,
+        tile=32,
+        overlap=8,
+        quiet=True,
+    )
+    assert isinstance(outcome.result.representation.field, TiledField)
+    error = ((outcome.reconstruction - camera64.pixels) ** 2).mean(-1)
+    tile_shape, starts = tile_grid(camera64.shape, 32, 8)
+    cover = np.zeros(camera64.shape)
+    for row, col in starts:
+        cover[row : row + tile_shape[0], col : col + tile_shape[1]] += 1
+    assert len(starts) == 9 and (cover > 1).sum() > 500
+    assert error[cover > 1].mean() <= error[cover == 1].mean()
+    assert outcome.psnr > 35
+    twice = render_image(outcome.result.representation, (128, 128))
+    assert twice.shape == (128, 128, 1) and np.isfinite(twice).all()
+
+
+def test_bad_tiles_are_refused(camera64):
+    with pytest.raises(InputError, match="overlap"):
+        fit_tiles(ImageKind(), camera64, camera64.shape, _crop, FieldConfig(), FIT, tile=32, overlap=40, quiet=True)
+    with pytest.raises(InputError, match="at least 2"):
+        fit_tiles(ImageKind(), camera64, camera64.shape, _crop, FieldConfig(), FIT, tile=1, quiet=True)
+
+
+def test_the_command_fits_tiles_renders_them_at_any_size_and_resumes(camera64, tmp_path, capsys):
+    source = save_png(tmp_path / "in.png", camera64.pixels)
+    run = tmp_path / "run"
+    args = ["fit", "image", str(source), "--out", str(run), "--tiles", "32", "--width", "16", "--depth", "1", "--quiet"]
+    assert run_cli([*args, "--steps", "20"], capsys)[0] == 0
+    assert run_cli([*args, "--steps", "40", "--resume"], capsys)[0] == 0
+    assert json.loads((run / "summary.json").read_text())["steps"] == 40
+    assert isinstance(load_representation(run / "model.safetensors").field, TiledField)
+    code, err = run_cli(["render", str(run / "model.safetensors"), "--size", "96x80"], capsys)
+    assert code == 0, err
+    assert (run / "render_96x80.png").is_file()
+    code, err = run_cli([*args, "--steps", "20", "--overwrite", "--tile-overlap", "1"], capsys)
+    assert code == 2 and "overlap" in err
+    folder = ["fit", "image", str(tmp_path / "*.png"), "--out", str(tmp_path / "many"), "--tiles", "32"]
+    code, err = run_cli(folder, capsys)
+    assert code == 2 and "collection" in err and not (tmp_path / "many").exists()
