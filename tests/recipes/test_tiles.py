@@ -71,3 +71,23 @@ def test_the_command_fits_tiles_renders_them_at_any_size_and_resumes(camera64, t
     folder = ["fit", "image", str(tmp_path / "*.png"), "--out", str(tmp_path / "many"), "--tiles", "32"]
     code, err = run_cli(folder, capsys)
     assert code == 2 and "collection" in err and not (tmp_path / "many").exists()
+
+
+def test_a_clip_fits_as_tiles_and_renders_at_another_rate(tmp_path, capsys):
+    import soundfile
+
+    from signal_helpers import RATE, chirp
+
+    soundfile.write(tmp_path / "chirp.wav", chirp(), RATE)
+    run = tmp_path / "run"
+    args = ["fit", "audio", str(tmp_path / "chirp.wav"), "--out", str(run), "--tiles", "512", "--width", "32"]
+    code, err = run_cli([*args, "--depth", "2", "--steps", "300", "--batch", "0", "--quiet"], capsys)
+    assert code == 0, err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["snr_db"] > 20, summary
+    field = load_representation(run / "model.safetensors").field
+    assert isinstance(field, TiledField) and field.tiles.count == 4  # 2,000 samples: starts 0, 504, 1008, 1488
+    code, err = run_cli(["render", str(run / "model.safetensors"), "--rate", "16000"], capsys)
+    assert code == 0, err
+    rendered, rate = soundfile.read(run / "render_16000Hz.wav")
+    assert rate == 16000 and rendered.shape[0] == 2 * 2000 - 1

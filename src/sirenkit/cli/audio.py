@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sirenkit.cli.common import prepare_outputs, resolve_device
-from sirenkit.cli.kinds import KindCommand
+from sirenkit.cli.kinds import KindCommand, Tiling
 from sirenkit.outputs.audio import AUDIO_FORMATS
 from sirenkit.recipes.audio import AUDIO_BATCH, AUDIO_FIT, AudioKind
 from sirenkit.store import Representation
@@ -61,4 +61,8 @@ COMMAND = KindCommand(
     field_skip=("in_dim", "out_dim", "omega0"),
     render=render_audio_file,
     render_formats=AUDIO_FORMATS,
+    tiling=Tiling(
+        shape=lambda audio: (audio.frames,),
+        crop=lambda audio, start, size: audio.crop(start[0], size[0]),
+    ),
 )

@@ -59,6 +59,10 @@ class Audio:
         """(N, C) samples in full-scale units, row i at `coordinates()[i]`."""
         return torch.from_numpy(self.samples).to(device)
 
+    def crop(self, first: int, count: int) -> Audio:
+        """Samples first … first + count − 1 (a tile of the clip)."""
+        return Audio(np.ascontiguousarray(self.samples[first : first + count]), self.rate)
+
     def excerpt(self, start: float = 0.0, seconds: float | None = None) -> Audio:
         """The part from `start` seconds on, `seconds` long (to the end when None)."""
         first = round(start * self.rate)
