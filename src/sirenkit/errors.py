@@ -18,3 +18,9 @@ def readable_file(path: str | Path) -> Path:
     if path.stat().st_size == 0:
         raise InputError(f"{path} is empty")
     return path
+
+
+def describe_os_error(error: OSError) -> str:
+    """'PATH: reason' for an OS failure (the path as given to the call that failed)."""
+    reason = error.strerror or str(error)
+    return f"{error.filename}: {reason}" if error.filename else reason

@@ -13,15 +13,19 @@ from sirenkit.calculus.result import Jet
 
 
 def autograd_jet(field: nn.Module, x: Tensor, order: int) -> Jet:
-    """Reverse-mode (value, gradient[, Laplacian]) by repeated autograd.grad with create_graph."""
-    x = x.detach().requires_grad_(True) if not x.requires_grad else x
-    value = field(x)
-    channels = value.shape[-1]
-    grads = [gradient_of(value[..., k], x) for k in range(channels)]
-    gradient = torch.stack(grads, dim=-2)  # (..., c, d)
-    lap = None
-    if order == 2:
-        lap = torch.stack([divergence_of(g, x) for g in grads], dim=-1)
+    """Reverse-mode (value, gradient[, Laplacian]) by repeated autograd.grad with create_graph.
+
+    It builds the graph it needs also where the caller disabled gradients (torch.no_grad), as the
+    forward path needs none: a caller evaluating without a graph can take either path."""
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True) if not x.requires_grad else x
+        value = field(x)
+        channels = value.shape[-1]
+        grads = [gradient_of(value[..., k], x) for k in range(channels)]
+        gradient = torch.stack(grads, dim=-2)  # (..., c, d)
+        lap = None
+        if order == 2:
+            lap = torch.stack([divergence_of(g, x) for g in grads], dim=-1)
     return Jet(value, gradient, lap)
 
 

@@ -12,7 +12,7 @@ from typing import Any, NoReturn, TypeVar
 
 import torch
 
-from sirenkit.errors import InputError
+from sirenkit.errors import InputError, describe_os_error
 from sirenkit.fit import FitConfig, FitInterrupted, TrainingDiverged
 from sirenkit.run_folder import CHECKPOINT_NAME, MODEL_NAME, RunFolder
 from sirenkit.store import file_digest
@@ -221,9 +221,3 @@ def _interrupted_message(stop: FitInterrupted, folder: RunFolder) -> str:
 
 def _oneline(text: str) -> str:
     return " ".join(text.split())
-
-
-def describe_os_error(error: OSError) -> str:
-    """'PATH: reason' for an OS failure (the path as given to the call that failed)."""
-    reason = error.strerror or str(error)
-    return f"{error.filename}: {reason}" if error.filename else reason

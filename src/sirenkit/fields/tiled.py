@@ -46,6 +46,11 @@ def tile_grid(shape: tuple[int, ...], tile: int, overlap: int) -> tuple[tuple[in
     return tile_shape, list(itertools.product(*per_axis))
 
 
+def _spacing(shape: tuple[int, ...]) -> float:
+    """`signals.grid_spacing`'s rule, restated here: fields import torch only (docs/ARCHITECTURE.md)."""
+    return 2.0 / (max(shape) - 1) if max(shape) > 1 else 1.0
+
+
 def _smootherstep(t: Tensor) -> Tensor:
     t = t.clamp(0, 1)
     return t * t * t * (t * (6 * t - 15) + 10)
@@ -69,9 +74,7 @@ class TiledField(nn.Module):
         self.tiles = tiles
         self.shape, self.tile_shape, self.overlap = tuple(shape), tuple(tile_shape), overlap
         self.register_buffer("starts", torch.tensor(starts, dtype=torch.float32), persistent=False)
-        longest, tile_longest = max(shape), max(tile_shape)
-        self.spacing = 2.0 / (longest - 1) if longest > 1 else 1.0
-        self.tile_spacing = 2.0 / (tile_longest - 1) if tile_longest > 1 else 1.0
+        self.spacing, self.tile_spacing = _spacing(self.shape), _spacing(self.tile_shape)
 
     @property
     def in_dim(self) -> int:
@@ -92,34 +95,35 @@ class TiledField(nn.Module):
 
     def weights(self, p: Tensor) -> Tensor:
         """(K, N) blend weights at continuous sample indices p (N, d), before normalization."""
-        size = torch.tensor(self.tile_shape, dtype=p.dtype, device=p.device)
-        last = torch.tensor(self.shape, dtype=p.dtype, device=p.device) - 1
-        a = p[None] - self.starts.to(p)[:, None]  # (K, N, d): position inside each tile
+        starts = self.starts.to(p)[:, None]  # (K, 1, d)
+        size = p.new_tensor(self.tile_shape)
+        a = p[None] - starts  # (K, N, d): position inside each tile
         inside = ((a >= 0) & (a <= size - 1)).all(dim=-1)
         ramp = float(self.overlap - 1)
-        rise = torch.where(self.starts.to(p)[:, None] > 0, _smootherstep(a / ramp), torch.ones_like(a))
-        end = self.starts.to(p)[:, None] + size - 1
-        fall = torch.where(end < last, _smootherstep((size - 1 - a) / ramp), torch.ones_like(a))
-        return torch.where(inside, (rise * fall).prod(dim=-1), torch.zeros((), dtype=p.dtype, device=p.device))
+        rise = torch.where(starts > 0, _smootherstep(a / ramp), torch.ones_like(a))  # not on the border
+        fall = torch.where(
+            starts + size < p.new_tensor(self.shape), _smootherstep((size - 1 - a) / ramp), torch.ones_like(a)
+        )
+        return torch.where(inside, (rise * fall).prod(dim=-1), p.new_zeros(()))
 
     def forward(self, x: Tensor) -> Tensor:
         """Φ(x): (..., d) coordinates of the signal's grid → (..., out_dim)."""
         points = x.reshape(-1, x.shape[-1])
-        centre = (torch.tensor(self.shape, dtype=points.dtype, device=points.device) - 1) / 2
-        p = (points / self.spacing + centre).clamp(min=torch.zeros_like(centre), max=2 * centre)
+        centre = (points.new_tensor(self.shape) - 1) / 2
+        p = (points / self.spacing + centre).clamp(min=torch.zeros_like(centre), max=2 * centre)  # sample index
         w = self.weights(p)  # (K, N)
         covered = w > 0
         counts = covered.sum(dim=1)
         width = max(int(counts.max()), 1)
         order = torch.argsort((~covered).to(torch.int8), dim=1, stable=True)[:, :width]  # covered first
         valid = torch.arange(width, device=points.device)[None] < counts[:, None]  # (K, M)
-        tile_centre = (torch.tensor(self.tile_shape, dtype=points.dtype, device=points.device) - 1) / 2
+        tile_centre = (points.new_tensor(self.tile_shape) - 1) / 2
         local = (p[order] - self.starts.to(p)[:, None] - tile_centre) * self.tile_spacing  # (K, M, d)
         values = self.tiles(local)  # (K, M, out)
         weight = torch.gather(w, 1, order) * valid  # (K, M)
-        total = torch.zeros(points.shape[0], self.out_dim, dtype=values.dtype, device=points.device)
-        total = total.index_add(0, order.reshape(-1), (values * weight[..., None]).reshape(-1, self.out_dim))
-        norm = torch.zeros(points.shape[0], dtype=w.dtype, device=points.device).index_add(
-            0, order.reshape(-1), weight.reshape(-1)
+        index = order.reshape(-1)
+        total = values.new_zeros(points.shape[0], self.out_dim).index_add(
+            0, index, (values * weight[..., None]).flatten(0, 1)
         )
+        norm = w.new_zeros(points.shape[0]).index_add(0, index, weight.reshape(-1))
         return (total / norm[:, None]).reshape(*x.shape[:-1], self.out_dim)

@@ -119,12 +119,9 @@ def sphere_trace(field: nn.Module, origin: Tensor, directions: Tensor, chunk: in
 def unit_gradient(field: nn.Module, x: Tensor) -> Tensor:
     """∇Φ/‖∇Φ‖ (n, 3) at points (n, 3), with no graph kept: the forward path under no_grad for an
     MLPField, autograd (detached) for any other module."""
-    if isinstance(field, MLPField):
-        with torch.no_grad():
-            gradient = jet(field, x, order=1, method="forward").required("gradient")
-    else:
-        gradient = jet(field, x, order=1, method="autograd").required("gradient").detach()
-    gradient = gradient[:, 0, :]
+    method = "forward" if isinstance(field, MLPField) else "autograd"
+    with torch.no_grad():
+        gradient = jet(field, x, order=1, method=method).required("gradient").detach()[:, 0, :]
     return gradient / gradient.norm(dim=-1, keepdim=True).clamp(min=1e-12)
 
 

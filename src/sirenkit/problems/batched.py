@@ -37,6 +37,8 @@ class BatchedProblem:
         for k, problem in enumerate(self.problems[1:], start=1):
             if _layout(problem) != first:
                 raise ValueError(f"problem {k} has other constraints than problem 0: {_layout(problem)} vs {first}")
+        self.groups = [problem.sample_groups() for problem in self.problems]
+        """Each member's sample groups, fixed with its constraints (not rebuilt each step)."""
         self.member_terms: dict[str, Tensor] = {}
 
     @property
@@ -57,12 +59,11 @@ class BatchedProblem:
         compiler: Compiler | None = None,
     ) -> dict[str, Tensor]:
         """Per constraint name, Σₖ loss of member k (a scalar); `field_` is a `BatchedField` of K fields."""
-        groups = [problem.sample_groups() for problem in self.problems]
         out: dict[str, Tensor] = {}
-        for index, members in enumerate(groups[0]):
+        for index, members in enumerate(self.groups[0]):
             state = generator.get_state()
             batches = []
-            for member_groups in groups:
+            for member_groups in self.groups:
                 generator.set_state(state)
                 batches.append(draw(member_groups[index][0], generator, device))
             ev = evaluate(

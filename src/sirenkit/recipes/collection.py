@@ -36,14 +36,14 @@ from typing import Any
 import torch
 
 from sirenkit.engine import require_ray, shards
-from sirenkit.errors import InputError
+from sirenkit.errors import InputError, describe_os_error
 from sirenkit.fields import FieldConfig
 from sirenkit.fields.batched import build_batched_field, stack_fields
 from sirenkit.fit import FitConfig, FitResult, fit
 from sirenkit.outputs import write_json
 from sirenkit.problems.base import draw
 from sirenkit.problems.batched import BatchedProblem
-from sirenkit.recipes.kind import Kind, Outcome
+from sirenkit.recipes.kind import Kind, Outcome, check_batch
 from sirenkit.resources import Request, require
 from sirenkit.run_folder import CHECKPOINT_NAME, MODEL_NAME
 from sirenkit.signals.collection import member_names
@@ -86,14 +86,15 @@ class Manifest:
     """manifest.jsonl: the rows of a collection by source, each change rewritten atomically, in
     the order of `sources` (rows of other sources, from an earlier run, after them)."""
 
-    def __init__(self, path: Path, rows: Sequence[ManifestRow] = ()) -> None:
+    def __init__(self, path: Path, rows: Sequence[ManifestRow] = (), sources: Sequence[str | Path] = ()) -> None:
         self.path = path
         self.rows: dict[str, ManifestRow] = {row.source: row for row in rows}
-        self.sources: list[str] = []
+        self.sources = [str(source) for source in sources]
 
     @classmethod
-    def read(cls, path: Path) -> Manifest:
-        """The manifest at `path`; InputError when a line is not a row."""
+    def read(cls, path: Path, sources: Sequence[str | Path] = ()) -> Manifest:
+        """The manifest at `path` (rows to be written in the order of `sources`); InputError when a
+        line is not a row."""
         rows = []
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if not line.strip():
@@ -102,7 +103,7 @@ class Manifest:
                 rows.append(ManifestRow(**json.loads(line)))
             except (json.JSONDecodeError, TypeError) as error:
                 raise InputError(f"{path}: line {number} is not a manifest row ({error})") from None
-        return cls(path, rows)
+        return cls(path, rows, sources)
 
     def done(self, source: str, sha256: str) -> bool:
         """Whether `source` was fitted with this content."""
@@ -197,15 +198,14 @@ def fit_collection(
     """
     if group_size < 1:
         raise InputError(f"group-size must be at least 1, got {group_size}")
-    if batch is not None and batch < 1:
-        raise InputError(f"batch must be at least 1, got {batch}")
+    check_batch(batch)
     if workers is not None or ray_address is not None:
         require_ray(workers)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = run_dir / MANIFEST_NAME
-    manifest = Manifest.read(manifest_path) if resume and manifest_path.is_file() else Manifest(manifest_path)
-    manifest.sources = [str(source) for source in sources]
+    resuming = resume and manifest_path.is_file()
+    manifest = Manifest.read(manifest_path, sources) if resuming else Manifest(manifest_path, sources=sources)
     pending: dict[tuple, list[Member]] = {}
     errors = []
     for name, source in zip(member_names(sources), sources):
@@ -216,7 +216,15 @@ def fit_collection(
                 continue
             key = _group_key(kind_of(source), load(source), field_config, batch, device)
         except (InputError, OSError) as error:
-            errors.append(ManifestRow(str(source), name, sha256, "error", error=_reason(error)))
+            errors.append(
+                ManifestRow(
+                    str(source),
+                    name,
+                    sha256,
+                    "error",
+                    error=describe_os_error(error) if isinstance(error, OSError) else str(error),
+                )
+            )
             continue
         pending.setdefault(key, []).append(Member(name, source, sha256))
     manifest.record(*errors)
@@ -242,12 +250,6 @@ def fit_collection(
         manifest.record(*rows)
         fitted += len(rows)
     return CollectionOutcome(manifest, write_packed(manifest, run_dir), fitted)
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, OSError):
-        return f"{error.filename}: {error.strerror}" if error.filename and error.strerror else str(error)
-    return str(error)
 
 
 def _group_key(

@@ -38,7 +38,7 @@ from sirenkit.problems.gradient_domain import (
 )
 from sirenkit.recipes.derivative_maps import DISPLAY_PERCENTILE, field_derivatives
 from sirenkit.recipes.image import image_field_config, render_image, signal_metadata
-from sirenkit.recipes.kind import fit_signal
+from sirenkit.recipes.kind import check_batch, fit_signal
 from sirenkit.resources import Request, image_render_request, point_bytes, training_request
 from sirenkit.signals import Image, to_signed
 from sirenkit.store import Representation
@@ -256,7 +256,7 @@ def reconstruct_image(
     With no settings it does what `sirenkit poisson` does: `FieldConfig()`, `POISSON_FIT`,
     `PoissonConfig()`, every pixel per step.
     """
-    _check_batch(batch)
+    check_batch(batch)
     poisson = poisson or PoissonConfig()
     values = to_signed(image.pixels)
     supervision = derivative_targets(values, poisson.source)
@@ -316,7 +316,7 @@ def blend_images(
     (paste) or the mean of A and B. The PSNR and mean error are measured against A. `run` as in
     `reconstruct_image`; with no settings it does what `sirenkit blend` does.
     """
-    _check_batch(batch)
+    check_batch(batch)
     blend = blend or BlendConfig()
     check_blend_inputs(a, b, mask, blend)
     va, vb = to_signed(a.pixels), to_signed(b.pixels)
@@ -354,11 +354,6 @@ def _check_anchor(anchor: Anchor | None, weight: float, choices: tuple[Anchor, .
         raise InputError(f"unknown anchor {anchor!r}; choose one of {', '.join(choices)}")
     if not (weight > 0 and math.isfinite(weight)):
         raise InputError(f"anchor-weight must be a positive number, got {weight}")
-
-
-def _check_batch(batch: int | None) -> None:
-    if batch is not None and batch < 1:
-        raise InputError(f"batch must be at least 1, got {batch}")
 
 
 def _describe(image: Image) -> str:

@@ -95,6 +95,12 @@ def kind_name(representation: Representation, *expected: str) -> str:
     return name
 
 
+def check_batch(batch: int | None) -> None:
+    """InputError unless `batch` (samples drawn per step) is None (all) or at least 1."""
+    if batch is not None and batch < 1:
+        raise InputError(f"batch must be at least 1, got {batch}")
+
+
 def fit_signal(
     kind: Kind[SignalT, OutcomeT],
     signal: SignalT,
@@ -116,8 +122,7 @@ def fit_signal(
     checkpoint.safetensors and model.safetensors (as soon as training ends); the kind writes the
     rest. `resume`, `quiet`, `identity` and `on_step` are as in `fit.fit`.
     """
-    if batch is not None and batch < 1:
-        raise InputError(f"batch must be at least 1, got {batch}")
+    check_batch(batch)
     config = kind.field_config(signal, field_config)
     require(*kind.requests(signal, config, batch, device))
     metadata = {"kind": kind.name, **kind.metadata(signal)}

@@ -19,7 +19,7 @@ from sirenkit.fields import FieldConfig
 from sirenkit.fields.tiled import TiledField, tile_grid
 from sirenkit.fit import FitConfig, FitResult
 from sirenkit.recipes.collection import fit_batched
-from sirenkit.recipes.kind import Kind, OutcomeT
+from sirenkit.recipes.kind import Kind, OutcomeT, check_batch
 from sirenkit.run_folder import MODEL_NAME
 from sirenkit.store import Representation, save_representation
 
@@ -54,8 +54,7 @@ def fit_tiles(
     """
     if tile < 2:
         raise InputError(f"tiles must be at least 2 samples, got {tile}")
-    if batch is not None and batch < 1:
-        raise InputError(f"batch must be at least 1, got {batch}")
+    check_batch(batch)
     try:
         tile_shape, starts = tile_grid(shape, tile, overlap)
     except ValueError as error:
