@@ -1,6 +1,7 @@
 """Collections: many small images fitted as batched fields against one at a time, side by side.
 
     python benchmarks/collection_fit.py [--crops 512] [--loop-crops 64] [--steps 500] [--batch 0] [--precision auto]
+                                        [--workers N]
 
 RGB 32×32 crops cut on a regular grid from the Kodak images in ../shared/data/images/kodak, each
 fitted by a SIREN of width 32 with 2 hidden layers (`FieldConfig(width=32, depth=2)`) for --steps
@@ -12,7 +13,10 @@ Adam steps on every pixel (or --batch random pixels a step), lr 1e-3 with cosine
 (2) sirenkit one at a time: `recipes.image.fit_image` per crop, no files written, on the first
     --loop-crops crops;
 (3) siren-pytorch one at a time (the `bench` extra): `SirenNet(2, 32, 3, num_layers=3, w0_initial=30)`,
-    the same optimizer, schedule and steps in a plain loop, fp32, on the same crops as (2).
+    the same optimizer, schedule and steps in a plain loop, fp32, on the same crops as (2);
+(4) with --workers N: (1) again with its groups as Ray tasks on a local Ray instance of N CPUs
+    (`--workers N`; the `ray` extra), timed from the call, Ray's start and stop included, and
+    printed as its overhead over (1). --loop-crops 0 leaves out (2) and (3).
 Printed per way: crops, seconds, crops per second, median PSNR (RGB in [0, 1] over the crop);
 then the throughput ratios and the PSNR differences on the crops all ways fitted.
 """
@@ -59,8 +63,11 @@ def psnr(reference: np.ndarray, estimate: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(1 / mse)
 
 
-def batched(crops: list[np.ndarray], field_config, fit_config, batch: int | None) -> tuple[float, list[float]]:
-    """Seconds and PSNR per crop of one collection fit of the crops saved as PNG files."""
+def batched(
+    crops: list[np.ndarray], field_config, fit_config, batch: int | None, workers: int | None = None
+) -> tuple[float, list[float]]:
+    """Seconds and PSNR per crop of one collection fit of the crops saved as PNG files (its groups
+    as Ray tasks on a local Ray instance of `workers` CPUs, started and stopped within the time)."""
     import imageio.v3 as iio
 
     from sirenkit.recipes.collection import Manifest, fit_collection
@@ -83,6 +90,7 @@ def batched(crops: list[np.ndarray], field_config, fit_config, batch: int | None
             run_dir=Path(folder) / "run",
             batch=batch,
             quiet=True,
+            workers=workers,
         )
         seconds = time.perf_counter() - begin
         rows = Manifest.read(Path(folder) / "run" / "manifest.jsonl").rows
@@ -139,6 +147,7 @@ def main() -> None:
     )
     parser.add_argument("--batch", type=int, default=0, help="random pixels per step, 0 for all (default: 0)")
     parser.add_argument("--skip-siren-pytorch", action="store_true", help="leave out way (3)")
+    parser.add_argument("--workers", type=int, help="also fit the crops batched as Ray tasks on this many CPUs")
     args = parser.parse_args()
 
     from sirenkit.fields import FieldConfig
@@ -155,15 +164,22 @@ def main() -> None:
         f"lr {fit_config.lr:g} cosine, sirenkit precision {args.precision}, siren-pytorch fp32"
     )
     results = {"batched": batched(crops[: args.crops], field_config, fit_config, batch)}
-    results["one at a time"] = one_at_a_time(crops[: args.loop_crops], field_config, fit_config, batch)
-    if not args.skip_siren_pytorch:
+    if args.workers:
+        results[f"Ray, {args.workers} workers"] = batched(
+            crops[: args.crops], field_config, fit_config, batch, args.workers
+        )
+        ray_seconds, local_seconds = results[f"Ray, {args.workers} workers"][0], results["batched"][0]
+        print(f"  Ray overhead over batched in this process: {100 * (ray_seconds / local_seconds - 1):+.1f}%")
+    if args.loop_crops:
+        results["one at a time"] = one_at_a_time(crops[: args.loop_crops], field_config, fit_config, batch)
+    if args.loop_crops and not args.skip_siren_pytorch:
         results["siren-pytorch"] = siren_pytorch(crops[: args.loop_crops], fit_config, batch)
     print(f"  {'way':>14s} {'crops':>6s} {'seconds':>8s} {'crops/s':>8s} {'median PSNR (dB)':>17s}")
     rate = {}
     for way, (seconds, scores) in results.items():
         rate[way] = len(scores) / seconds
         print(f"  {way:>14s} {len(scores):6d} {seconds:8.1f} {rate[way]:8.2f} {statistics.median(scores):17.2f}")
-    shared = args.loop_crops if args.loop_crops <= args.crops else args.crops
+    shared = min(len(scores) for _, scores in results.values())
     ours = results["batched"][1][:shared]
     for way in results:
         if way == "batched":

@@ -28,8 +28,13 @@ def fit_args(image: Path, out: Path, *extra: str, steps: int = 20) -> list[str]:
 
 
 def start_cli(args: list[str], **kwargs) -> subprocess.Popen:
-    """The command line in a child process, its stderr captured."""
-    code = "import sys; from sirenkit.cli import main; sys.exit(main(sys.argv[1:]))"
+    """The command line in a child process, its stderr captured. SIGINT is left at its default in
+    the child even when pytest runs where it is ignored (a background job of a script), since the
+    command keeps an ignored signal ignored and the interrupt tests send it."""
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from sirenkit.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
     return subprocess.Popen([sys.executable, "-c", code, *args], stderr=subprocess.PIPE, text=True, **kwargs)
 
 

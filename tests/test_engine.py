@@ -18,12 +18,14 @@ import torch
 
 from conftest import run_cli, save_png
 from run_helpers import start_cli
+from sirenkit.cli.image import COMMAND as IMAGE_COMMAND
 from sirenkit.engine import shards
 from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig
 from sirenkit.fit import FitConfig
 from sirenkit.recipes.collection import MANIFEST_NAME, Manifest, fit_collection
 from sirenkit.recipes.image import ImageKind
+from sirenkit.recipes.tiles import fit_tiles, tile_group_folder
 from sirenkit.signals import load_image
 from sirenkit.store import load_representation, load_train_state
 
@@ -122,6 +124,36 @@ def test_a_worker_killed_mid_shard_is_retried_and_the_manifest_ends_complete_and
         ours, theirs = _weights(run, source.stem), _weights(tmp_path / "whole", source.stem)
         assert all(torch.equal(ours[key], theirs[key]) for key in theirs), source.stem
     assert load_representation(run / "packed.safetensors").field.count == 3
+
+
+def test_tiles_run_as_ray_tasks_end_as_tiles_fitted_here(local_ray, tmp_path):
+    ramp = np.linspace(0, 1, 48 * 40).reshape(48, 40, 1) ** 2
+    image = load_image(save_png(tmp_path / "in.png", ramp))
+    config = FitConfig(steps=30, lr=1e-3, checkpoint_every=10, precision="fp32")
+
+    def tiles(run: Path, **engine):
+        return fit_tiles(
+            ImageKind(),
+            image,
+            image.shape,
+            IMAGE_COMMAND.tiling.crop,  # a lambda: Ray workers get it by value
+            FIELD,
+            config,
+            tile=24,
+            group_size=2,
+            run_dir=run,
+            quiet=True,
+            **engine,
+        )
+
+    here, there = tiles(tmp_path / "here"), tiles(tmp_path / "there", workers=2)  # 6 tiles in 3 groups
+    assert all(
+        (tile_group_folder(tmp_path / "there", number) / "checkpoint.safetensors").is_file() for number in range(3)
+    )
+    ours, theirs = there.result.representation.field.state_dict(), here.result.representation.field.state_dict()
+    for key in theirs:
+        torch.testing.assert_close(ours[key], theirs[key], rtol=1e-4, atol=1e-5)
+    assert there.psnr == pytest.approx(here.psnr, abs=0.01)
 
 
 def test_the_command_runs_a_collection_on_a_two_node_cluster_by_its_address(tmp_path, monkeypatch, capsys):

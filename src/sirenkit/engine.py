@@ -42,7 +42,8 @@ def shards(
         _start(ray, workers, address)
     try:
         task = ray.remote(num_cpus=1, max_retries=RETRIES)(run_shard)
-        pending = [task.remote(function, item) for item in items]
+        stored = ray.put(function)  # once, with what it holds (a tiled signal), for every task
+        pending = [task.remote(stored, item) for item in items]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             yield _result(ray, done[0])

@@ -12,6 +12,7 @@ Rules (issue "nothing a user made is ever lost"):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -79,6 +80,7 @@ class RunFolder:
         self.work = self.path
         self._lock: FileLock | None = None
         self._fresh = False
+        self._created = False
         self._product_before: tuple[int, int] | None = None
 
     @property
@@ -88,6 +90,7 @@ class RunFolder:
 
     def __enter__(self) -> RunFolder:
         self._refuse_inputs_inside()
+        self._created = not self.path.exists()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -102,11 +105,17 @@ class RunFolder:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        discarded = False
         try:
             if exc_type is not None and self._fresh and not self._saved_anything():
                 self._discard()
+                discarded = True
         finally:
             self._release()
+        if discarded and self._created:  # the folder this run made holds nothing but its lock
+            (self.path / LOCK_NAME).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
 
     def _saved_anything(self) -> bool:
         return (self.work / self.resumes_from).is_file() or self.product_written()

@@ -94,6 +94,24 @@ def test_patterns_and_lists_select_files_and_a_packed_file_does_not_render(tmp_p
     assert code == 2 and "names no files" in err and not (tmp_path / "none").exists()
 
 
+def test_mixed_kinds_and_a_folder_with_nothing_readable_are_one_line_and_exit_2(tmp_path, capsys):
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    _image(mixed / "a", 0), _audio(mixed / "b", 0)
+    code, err = run_cli(["fit", "image", str(mixed), "--out", str(tmp_path / "run1"), *TINY], capsys)
+    assert code == 2 and "mixes kinds: 1 audio file(s)" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run1").exists()
+    code, err = run_cli(["fit", "audio", str(mixed / "*.wav"), "--out", str(tmp_path / "run2"), *TINY], capsys)
+    assert code == 0, err  # a pattern picks one kind's files
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for k in range(2):
+        (broken / f"s{k}.png").write_bytes(b"not a png")
+    code, err = run_cli(["fit", "image", str(broken), "--out", str(tmp_path / "run3"), *TINY], capsys)
+    assert code == 2 and "no file of the collection could be fitted (2 tried)" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "run3").exists()
+
+
 def test_a_collection_killed_mid_group_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()

@@ -33,9 +33,9 @@ def test_tiles_cover_the_grid_in_one_shape_and_overlap_by_at_least_the_overlap()
         tile_starts(64, 32, 32)
 
 
-def _tiled(shape=(40, 50), tile=16, overlap=4) -> TiledField:
+def _tiled(shape=(40, 50), tile=16, overlap=4, in_dim=2) -> TiledField:
     tile_shape, starts = tile_grid(shape, tile, overlap)
-    config = FieldConfig(width=16, depth=1, in_dim=2, out_dim=2)
+    config = FieldConfig(width=16, depth=1, in_dim=in_dim, out_dim=2)
     return TiledField(build_batched_field(config, list(range(len(starts)))), shape, tile_shape, starts, overlap)
 
 
@@ -43,18 +43,49 @@ def test_every_point_has_weight_and_an_interior_point_is_its_tile_alone():
     field = _tiled()
     fine = grid_coordinates((157, 197), extents=(39 / 49, 1.0))  # between the samples too
     centre = (torch.tensor(field.shape, dtype=torch.float32) - 1) / 2
-    weights = field.weights(fine / field.spacing + centre)
-    assert (weights.sum(0) > 0).all()
+    _, weight = field.cover(fine / field.spacing + centre)
+    assert (weight.sum(1) > 0).all()
     samples = grid_coordinates(field.shape)
     p = samples / field.spacing + centre
-    alone = (field.weights(p) > 0).sum(0) == 1
+    tiles, weight = field.cover(p)
     k = 0
-    inside = alone & (field.weights(p)[k] > 0)
+    inside = ((weight > 0).sum(1) == 1) & ((tiles == k) & (weight > 0)).any(1)
     assert inside.sum() > 20
     tile_centre = (torch.tensor(field.tile_shape, dtype=torch.float32) - 1) / 2
     local = (p[inside] - field.starts[k] - tile_centre) * field.tile_spacing
     with torch.no_grad():
         torch.testing.assert_close(field(samples[inside]), field.tiles.field(k)(local), rtol=1e-5, atol=1e-6)
+
+
+def _blend_of_every_tile(field: TiledField, x: torch.Tensor) -> torch.Tensor:
+    """The module docstring's sum, term by term over all K tiles: each tile's field alone."""
+    centre = (torch.tensor(field.shape, dtype=torch.float32) - 1) / 2
+    p = (x / field.spacing + centre).clamp(torch.zeros_like(centre), 2 * centre)
+    size = torch.tensor(field.tile_shape, dtype=torch.float32)
+    total, norm = torch.zeros(len(x), field.out_dim), torch.zeros(len(x))
+    for k, start in enumerate(field.starts):
+        a = p - start
+        ramp = field.overlap - 1
+        rise = torch.where(start > 0, (a / ramp).clamp(0, 1), torch.ones_like(a))
+        fall = torch.where(start + size < torch.tensor(field.shape), ((size - 1 - a) / ramp).clamp(0, 1), 1.0)
+        rise, fall = (t * t * t * (t * (6 * t - 15) + 10) for t in (rise, fall))
+        w = torch.where(((a >= 0) & (a <= size - 1)).all(1), (rise * fall).prod(1), 0.0)
+        total += w[:, None] * field.tiles.field(k)((a - (size - 1) / 2) * field.tile_spacing)
+        norm += w
+    return total / norm[:, None]
+
+
+@pytest.mark.parametrize(
+    ("shape", "tile", "overlap"), [((40, 50), 16, 4), ((30, 31), 12, 8), ((9, 20, 14), 8, 3)], ids=["2d", "wide", "3d"]
+)
+def test_the_blend_runs_each_tile_on_its_points_only_and_equals_the_sum_over_every_tile(shape, tile, overlap):
+    field = _tiled(shape, tile, overlap, in_dim=len(shape))
+    if shape == (30, 31):
+        assert max(field.axis_cover) >= 3  # an overlap over half a tile: three or more tiles share samples
+    extents = tuple((n - 1) / (max(shape) - 1) for n in shape)
+    x = (torch.rand(500, len(shape), generator=torch.Generator().manual_seed(0)) * 2.2 - 1.1) * torch.tensor(extents)
+    with torch.no_grad():
+        torch.testing.assert_close(field(x), _blend_of_every_tile(field, x), rtol=1e-5, atol=1e-6)
 
 
 def test_a_tiled_field_saves_loads_and_has_derivatives(tmp_path):

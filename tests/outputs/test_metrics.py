@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
+from skimage.metrics import structural_similarity
 
 from sirenkit.outputs.audio import snr_db
-from sirenkit.outputs.metrics import format_metric, psnr_from_mse
+from sirenkit.outputs.metrics import format_metric, image_psnr, image_ssim, psnr_from_mse
 from sirenkit.recipes.derivative_maps import map_psnr, relative_error
 
 
@@ -23,3 +25,17 @@ def test_undefined_metrics_are_nan_or_infinite_and_print_as_such():
         "inf dB",
         "1.23 dB",
     ]
+
+
+@pytest.mark.parametrize("shape", [(40, 37, 3), (11, 20, 1), (64, 30, 4)])
+def test_image_metrics_by_bands_equal_the_whole_image_figures(shape):
+    generator = np.random.default_rng(0)
+    reference = generator.random(shape, dtype=np.float32)
+    test = np.clip(reference + generator.normal(0, 0.1, shape), 0, 1).astype(np.float32)
+    whole = structural_similarity(
+        reference, test, data_range=1.0, channel_axis=2, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+    )
+    mse = np.mean((reference.astype(np.float64) - test) ** 2)
+    for band in (1, 7, 512):
+        assert image_ssim(reference, test, band=band) == pytest.approx(whole, rel=1e-6)
+        assert image_psnr(reference, test, band=band) == pytest.approx(10 * np.log10(1 / mse), rel=1e-12)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import run_cli, save_png
 from sirenkit.errors import InputError
@@ -13,8 +15,8 @@ from sirenkit.fields import FieldConfig
 from sirenkit.fields.tiled import TiledField, tile_grid
 from sirenkit.fit import FitConfig
 from sirenkit.recipes.image import ImageKind, render_image
-from sirenkit.recipes.tiles import fit_tiles
-from sirenkit.store import load_representation
+from sirenkit.recipes.tiles import fit_tiles, tile_group_folder
+from sirenkit.store import load_representation, load_train_state
 
 FIT = FitConfig(steps=300, lr=1e-3, schedule="cosine", checkpoint_every=0, precision="fp32")
 
@@ -48,6 +50,34 @@ def test_the_seams_error_is_no_worse_than_the_tile_interiors(camera64):
     assert twice.shape == (128, 128, 1) and np.isfinite(twice).all()
 
 
+def test_tiles_fitted_in_groups_end_as_tiles_fitted_together(camera64):
+    def tiles(group_size: int):
+        return fit_tiles(
+            ImageKind(),
+            camera64,
+            camera64.shape,
+            _crop,
+            FieldConfig(width=16, depth=1),
+            replace(FIT, steps=30),
+            tile=32,
+            overlap=8,
+            batch=200,
+            group_size=group_size,
+            quiet=True,
+        )
+
+    together, grouped = tiles(256), tiles(4)  # 9 tiles: one group, or groups of 4, 4 and 1
+    ours, theirs = grouped.result.representation.field, together.result.representation.field
+    assert ours.tiles.count == theirs.tiles.count == 9
+    for key, value in theirs.state_dict().items():
+        torch.testing.assert_close(ours.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+    assert [row["step"] for row in grouped.result.history] == [row["step"] for row in together.result.history]
+    for ours_row, theirs_row in zip(grouped.result.history, together.result.history):
+        assert ours_row["loss"] == pytest.approx(theirs_row["loss"], rel=1e-4)
+        assert ours_row["psnr"] == pytest.approx(theirs_row["psnr"], rel=1e-4)
+    assert grouped.psnr == pytest.approx(together.psnr, rel=1e-4)
+
+
 def test_bad_tiles_are_refused(camera64):
     with pytest.raises(InputError, match="overlap"):
         fit_tiles(ImageKind(), camera64, camera64.shape, _crop, FieldConfig(), FIT, tile=32, overlap=40, quiet=True)
@@ -59,9 +89,12 @@ def test_the_command_fits_tiles_renders_them_at_any_size_and_resumes(camera64, t
     source = save_png(tmp_path / "in.png", camera64.pixels)
     run = tmp_path / "run"
     args = ["fit", "image", str(source), "--out", str(run), "--tiles", "32", "--width", "16", "--depth", "1", "--quiet"]
+    args += ["--group-size", "4"]  # 9 tiles in three groups, each with its own checkpoint
     assert run_cli([*args, "--steps", "20"], capsys)[0] == 0
     assert run_cli([*args, "--steps", "40", "--resume"], capsys)[0] == 0
     assert json.loads((run / "summary.json").read_text())["steps"] == 40
+    for number in range(3):
+        assert load_train_state(tile_group_folder(run, number) / "checkpoint.safetensors").step == 40
     assert isinstance(load_representation(run / "model.safetensors").field, TiledField)
     code, err = run_cli(["render", str(run / "model.safetensors"), "--size", "96x80"], capsys)
     assert code == 0, err

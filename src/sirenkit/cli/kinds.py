@@ -79,15 +79,16 @@ def add_fit_command(fit_kinds: argparse._SubParsersAction, command: KindCommand)
         "--group-size",
         type=int,
         default=GROUP_SIZE,
-        help=f"a collection: signals fitted together at most, as one batched field (default: {GROUP_SIZE})",
+        help=f"signals of a collection, or tiles, fitted together at most as one batched field (default: {GROUP_SIZE})",
     )
     parser.add_argument(
         "--workers",
         type=int,
-        help="a collection: fit its groups as Ray tasks on a local Ray instance of this many CPUs (needs sirenkit[ray])",
+        help="a collection or --tiles: fit the groups as Ray tasks on a local Ray instance of this many CPUs "
+        "(needs sirenkit[ray])",
     )
     parser.add_argument(
-        "--ray-address", help="a collection: fit its groups as Ray tasks on the Ray cluster at this address"
+        "--ray-address", help="a collection or --tiles: fit the groups as Ray tasks on the Ray cluster at this address"
     )
     if command.tiling is not None:
         parser.add_argument(
@@ -112,8 +113,10 @@ def add_fit_command(fit_kinds: argparse._SubParsersAction, command: KindCommand)
 def run_fit_command(command: KindCommand, args: argparse.Namespace) -> None:
     """Load the signal, fit it in `args.out` and print the outcome's headline; a collection
     (`signals.collection.is_collection`) goes to `run_collection_command`."""
+    from sirenkit.engine import require_ray
     from sirenkit.recipes.kind import fit_signal
-    from sirenkit.recipes.tiles import fit_tiles
+    from sirenkit.recipes.tiles import fit_tiles, tile_group_folder
+    from sirenkit.run_folder import CHECKPOINT_NAME
     from sirenkit.signals.collection import is_collection
 
     if is_collection(args.path):
@@ -121,15 +124,19 @@ def run_fit_command(command: KindCommand, args: argparse.Namespace) -> None:
             raise InputError(f"--tiles fits one large signal; {args.path} is a collection")
         run_collection_command(command, args)
         return
-    if args.workers is not None or args.ray_address is not None:
-        raise InputError(f"--workers and --ray-address fit collections; {args.path} is one file")
+    tiles = getattr(args, "tiles", 0)
+    if not tiles and (args.workers is not None or args.ray_address is not None):
+        raise InputError(f"--workers and --ray-address fit collections or --tiles; {args.path} is one file")
     field_config = config_from_args(FieldConfig, args)  # the kind sets its inputs and outputs
     fit_config = config_from_args(FitConfig, args)
     kind = command.kind(args)
     signal = command.load(args)
     batch = None if args.batch == 0 else args.batch
-    if getattr(args, "tiles", 0):
+    if tiles:
         tiling = command.tiling
+        if args.workers is not None or args.ray_address is not None:
+            require_ray(args.workers)
+        resumes_from = str(tile_group_folder(Path(), 0) / CHECKPOINT_NAME)
 
         def recipe(settings: dict[str, Any]) -> Any:
             return fit_tiles(
@@ -139,17 +146,21 @@ def run_fit_command(command: KindCommand, args: argparse.Namespace) -> None:
                 tiling.crop,
                 field_config,
                 fit_config,
-                tile=args.tiles,
+                tile=tiles,
                 overlap=args.tile_overlap,
                 batch=batch,
+                group_size=args.group_size,
+                workers=args.workers,
+                ray_address=args.ray_address,
                 **settings,
             )
     else:
+        resumes_from = CHECKPOINT_NAME
 
         def recipe(settings: dict[str, Any]) -> Any:
             return fit_signal(kind, signal, field_config, fit_config, batch=batch, **settings)
 
-    outcome = run_fit(args, {"path": args.path}, recipe)
+    outcome = run_fit(args, {"path": args.path}, recipe, resumes_from=resumes_from)
     print(f"{outcome.headline()} -> {args.out}")
 
 
@@ -158,11 +169,12 @@ def run_collection_command(command: KindCommand, args: argparse.Namespace) -> No
     and print the outcome's headline; the kind's options apply to every member."""
     from sirenkit.engine import require_ray
     from sirenkit.recipes.collection import MANIFEST_NAME, fit_collection
-    from sirenkit.signals.collection import collection_sources
+    from sirenkit.signals.collection import check_one_kind, collection_sources
 
     field_config = config_from_args(FieldConfig, args)
     fit_config = config_from_args(FitConfig, args)
     sources = collection_sources(args.path)
+    check_one_kind(sources, command.name)
     batch = None if args.batch == 0 else args.batch
     command.kind(args)  # the kind's own checks of the options (sdf refuses --batch 0), before any work
     if args.workers is not None or args.ray_address is not None:

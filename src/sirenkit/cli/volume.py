@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sirenkit.cli.common import prepare_outputs, resolve_device
-from sirenkit.cli.kinds import KindCommand
+from sirenkit.cli.kinds import KindCommand, Tiling
 from sirenkit.errors import InputError
 from sirenkit.recipes.volume import VOLUME_BATCH, VOLUME_FIT, VolumeKind
 from sirenkit.store import Representation
@@ -63,4 +63,5 @@ COMMAND = KindCommand(
     kind=lambda args: VolumeKind(),
     render=render_volume_file,
     render_formats=VOLUME_FORMATS,
+    tiling=Tiling(shape=lambda volume: volume.shape, crop=lambda volume, start, size: volume.crop(start, size)),
 )

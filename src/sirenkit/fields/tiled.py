@@ -12,8 +12,9 @@ where wₖ is a product over axes of ramps that rise from 0 to 1 over the first 
 the tile and fall over its last ones (smootherstep, so Φ has continuous first and second
 derivatives), except on a side that lies on the signal's border, where the weight stays 1. Every
 point of the grid has positive total weight, and a point inside one tile only (its interior) is
-that tile's field alone. Evaluation gathers, per tile, only the points it covers, so memory
-follows the points asked for (render in chunks), not K × N.
+that tile's field alone. Evaluation finds the tiles covering each point from the grid (a search
+per axis) and runs each tile on the points it covers only, so time and memory follow the points
+asked for (render in chunks), not K × N.
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ def _spacing(shape: tuple[int, ...]) -> float:
     return 2.0 / (max(shape) - 1) if max(shape) > 1 else 1.0
 
 
+def _most_covering(starts: list[int], size: int) -> int:
+    """The most tiles of `size` samples starting at `starts` that share one sample."""
+    return max(sum(s <= i < s + size for s in starts) for i in starts)
+
+
 def _smootherstep(t: Tensor) -> Tensor:
     t = t.clamp(0, 1)
     return t * t * t * (t * (6 * t - 15) + 10)
@@ -74,6 +80,11 @@ class TiledField(nn.Module):
         self.tiles = tiles
         self.shape, self.tile_shape, self.overlap = tuple(shape), tuple(tile_shape), overlap
         self.register_buffer("starts", torch.tensor(starts, dtype=torch.float32), persistent=False)
+        per_axis = [sorted({start[axis] for start in starts}) for axis in range(len(shape))]
+        if list(itertools.product(*per_axis)) != [tuple(start) for start in starts]:
+            raise ValueError("the tiles' starts must be a grid, row-major over the axes (fields.tiled.tile_grid)")
+        self.axis_starts = [torch.tensor(axis, dtype=torch.float32) for axis in per_axis]
+        self.axis_cover = [_most_covering(axis, size) for axis, size in zip(per_axis, tile_shape)]
         self.spacing, self.tile_spacing = _spacing(self.shape), _spacing(self.tile_shape)
 
     @property
@@ -93,37 +104,52 @@ class TiledField(nn.Module):
             "overlap": self.overlap,
         }
 
-    def weights(self, p: Tensor) -> Tensor:
-        """(K, N) blend weights at continuous sample indices p (N, d), before normalization."""
-        starts = self.starts.to(p)[:, None]  # (K, 1, d)
-        size = p.new_tensor(self.tile_shape)
-        a = p[None] - starts  # (K, N, d): position inside each tile
-        inside = ((a >= 0) & (a <= size - 1)).all(dim=-1)
-        ramp = float(self.overlap - 1)
-        rise = torch.where(starts > 0, _smootherstep(a / ramp), torch.ones_like(a))  # not on the border
-        fall = torch.where(
-            starts + size < p.new_tensor(self.shape), _smootherstep((size - 1 - a) / ramp), torch.ones_like(a)
-        )
-        return torch.where(inside, (rise * fall).prod(dim=-1), p.new_zeros(()))
+    def cover(self, p: Tensor) -> tuple[Tensor, Tensor]:
+        """The tiles that cover each continuous sample index p (N, d), and their blend weights
+        before normalization: (N, C) tile numbers and (N, C) weights, zero where a slot holds no
+        tile. C is the most tiles one point can lie in (2^d when the overlap is under half a tile)."""
+        tiles = torch.zeros(p.shape[0], 1, dtype=torch.long, device=p.device)
+        weight = p.new_ones(p.shape[0], 1)
+        for axis, (starts, size, n) in enumerate(zip(self.axis_starts, self.tile_shape, self.shape)):
+            starts = starts.to(p)
+            first = torch.searchsorted(starts, (p[:, axis] - (size - 1)).contiguous())  # first start ≥ p − (t − 1)
+            index = first[:, None] + torch.arange(self.axis_cover[axis], device=p.device)  # (N, c)
+            valid = index < len(starts)
+            index = index.clamp(max=len(starts) - 1)
+            start = starts[index]
+            a = p[:, axis, None] - start  # position inside the tile along this axis
+            valid &= a >= 0
+            ramp = float(self.overlap - 1)
+            rise = torch.where(start > 0, _smootherstep(a / ramp), torch.ones_like(a))  # not on the border
+            fall = torch.where(start + size < n, _smootherstep((size - 1 - a) / ramp), torch.ones_like(a))
+            tiles = (tiles[:, :, None] * len(starts) + index[:, None, :]).flatten(1)  # row-major tile numbers
+            weight = (weight[:, :, None] * torch.where(valid, rise * fall, 0.0)[:, None, :]).flatten(1)
+        return tiles, weight
 
     def forward(self, x: Tensor) -> Tensor:
-        """Φ(x): (..., d) coordinates of the signal's grid → (..., out_dim)."""
+        """Φ(x): (..., d) coordinates of the signal's grid → (..., out_dim).
+
+        Each tile is evaluated on the points it covers only: the tiles a batch of points touches
+        run as one batched product, their parameters gathered, so the cost follows the points."""
         points = x.reshape(-1, x.shape[-1])
         centre = (points.new_tensor(self.shape) - 1) / 2
         p = (points / self.spacing + centre).clamp(min=torch.zeros_like(centre), max=2 * centre)  # sample index
-        w = self.weights(p)  # (K, N)
-        covered = w > 0
-        counts = covered.sum(dim=1)
-        width = max(int(counts.max()), 1)
-        order = torch.argsort((~covered).to(torch.int8), dim=1, stable=True)[:, :width]  # covered first
-        valid = torch.arange(width, device=points.device)[None] < counts[:, None]  # (K, M)
+        tiles, weight = self.cover(p)
+        point, slot = torch.nonzero(weight > 0, as_tuple=True)  # every (point, tile) pair that counts
+        tile = tiles[point, slot]
+        used, which, counts = torch.unique(tile, return_inverse=True, return_counts=True)
+        order = torch.argsort(which, stable=True)
+        point, slot, which = point[order], slot[order], which[order]
+        rank = torch.arange(len(which), device=p.device) - (torch.cumsum(counts, 0) - counts)[which]
         tile_centre = (points.new_tensor(self.tile_shape) - 1) / 2
-        local = (p[order] - self.starts.to(p)[:, None] - tile_centre) * self.tile_spacing  # (K, M, d)
-        values = self.tiles(local)  # (K, M, out)
-        weight = torch.gather(w, 1, order) * valid  # (K, M)
-        index = order.reshape(-1)
-        total = values.new_zeros(points.shape[0], self.out_dim).index_add(
-            0, index, (values * weight[..., None]).flatten(0, 1)
-        )
-        norm = w.new_zeros(points.shape[0]).index_add(0, index, weight.reshape(-1))
+        local = points.new_zeros(len(used), int(counts.max()) if len(used) else 0, points.shape[-1])
+        local[which, rank] = (p[point] - self.starts.to(p)[used[which]] - tile_centre) * self.tile_spacing
+        state = {
+            name: tensor[used]
+            for name, tensor in itertools.chain(self.tiles.named_parameters(), self.tiles.named_buffers())
+        }
+        values = torch.func.functional_call(self.tiles, state, (local,))[which, rank]  # (pairs, out)
+        w = weight[point, slot]
+        total = values.new_zeros(points.shape[0], self.out_dim).index_add(0, point, values * w[:, None].to(values))
+        norm = w.new_zeros(points.shape[0]).index_add(0, point, w)
         return (total / norm[:, None]).reshape(*x.shape[:-1], self.out_dim)

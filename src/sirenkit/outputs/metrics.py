@@ -28,26 +28,46 @@ def format_metric(value: float | None, spec: str, unit: str = "") -> str:
     return f"{value:{spec}}{unit}"
 
 
-def image_psnr(reference: np.ndarray, test: np.ndarray) -> float:
-    """PSNR in dB of two images with values in [0, 1] (data range 1), over all pixels and channels."""
-    return psnr_from_mse(float(np.mean((reference.astype(np.float64) - test.astype(np.float64)) ** 2)))
+BAND_ROWS = 512
+"""Rows of an image the metrics hold in float64 at once: memory stays bounded for any image."""
 
 
-def image_ssim(reference: np.ndarray, test: np.ndarray) -> float:
+def image_psnr(reference: np.ndarray, test: np.ndarray, *, band: int = BAND_ROWS) -> float:
+    """PSNR in dB of two images with values in [0, 1] (data range 1), over all pixels and channels
+    (the squared error summed in float64, `band` rows at a time)."""
+    total = sum(
+        float(np.sum((reference[top : top + band].astype(np.float64) - test[top : top + band]) ** 2))
+        for top in range(0, len(reference), band)
+    )
+    return psnr_from_mse(total / max(reference.size, 1))
+
+
+def image_ssim(reference: np.ndarray, test: np.ndarray, *, band: int = BAND_ROWS) -> float:
     """Structural similarity (scikit-image, Gaussian window as Wang et al. 2004) of (H, W, C) images
-    in [0, 1]; NaN (undefined) for an image with a side shorter than the window, SSIM_WINDOW."""
+    in [0, 1]; NaN (undefined) for an image with a side shorter than the window, SSIM_WINDOW.
+
+    The SSIM map is summed `band` rows at a time, each band read with the window's reach of rows
+    on either side, so the figure equals scikit-image's on the whole image, in bounded memory.
+    """
     from skimage.metrics import structural_similarity
 
     if min(reference.shape[:2]) < SSIM_WINDOW:
         return math.nan
-    return float(
-        structural_similarity(
-            reference,
-            test,
+    reach = SSIM_WINDOW // 2  # rows a window's centre reads on each side; also the border left out
+    height, width = reference.shape[:2]
+    total = 0.0
+    for top in range(reach, height - reach, band):
+        bottom = min(top + band, height - reach)
+        low, high = max(top - reach, 0), min(bottom + reach, height)
+        _, similarity = structural_similarity(
+            reference[low:high],
+            test[low:high],
             data_range=1.0,
             channel_axis=2,
             gaussian_weights=True,
             sigma=SSIM_SIGMA,
             use_sample_covariance=False,
+            full=True,
         )
-    )
+        total += float(np.sum(similarity[top - low : bottom - low, reach : width - reach], dtype=np.float64))
+    return total / ((height - 2 * reach) * (width - 2 * reach) * reference.shape[2])

@@ -189,7 +189,7 @@ def fit_collection(
     """Fit every source as the kind `kind_of(source)` says, in groups of batched fields.
 
     `load(source)` reads one signal (InputError or OSError: the source becomes an error row and
-    the rest go on). `batch`, `device`, `quiet` are as in `recipes.kind.fit_signal`; `identity`
+    the rest go on; InputError, before anything is written, when no source can be fitted). `batch`, `device`, `quiet` are as in `recipes.kind.fit_signal`; `identity`
     (the settings, as `fit.fit` checks them on a resume) is extended per group by its members'
     hashes. `resume` continues the manifest in `run_dir` (see the module docstring). Groups run
     one after another in this process, or with `workers` / `ray_address` as Ray tasks
@@ -227,6 +227,11 @@ def fit_collection(
             )
             continue
         pending.setdefault(key, []).append(Member(name, source, sha256))
+    if errors and not pending and not any(row.status == "done" for row in manifest.rows.values()):
+        raise InputError(
+            f"no file of the collection could be fitted ({len(errors)} tried); the first, {errors[0].source}: "
+            f"{errors[0].error}"
+        )
     manifest.record(*errors)
     groups = [
         members[start : start + group_size]

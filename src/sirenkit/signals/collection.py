@@ -7,9 +7,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sirenkit.errors import InputError
+from sirenkit.signals.points import POINT_SUFFIXES
+from sirenkit.signals.volume import VOLUME_SUFFIXES
 
 GLOB_CHARACTERS = frozenset("*?[")
 LIST_SUFFIX = ".txt"
+KIND_SUFFIXES = {
+    "image": (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"),
+    "audio": (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"),
+    "video": (".mp4", ".mov", ".avi", ".mkv", ".webm"),
+    "volume": VOLUME_SUFFIXES,
+    "sdf": POINT_SUFFIXES,
+}
+"""File suffixes that mark a file as a signal of each kind (some, as .tif, of more than one): a
+collection holding files of another kind only is refused (`check_one_kind`). A file of any other
+suffix is left to the kind's reader."""
 
 
 def is_collection(path: str | Path) -> bool:
@@ -43,6 +55,20 @@ def collection_sources(path: str | Path) -> list[Path]:
     if not files:
         raise InputError(f"{where} names no files")
     return list(dict.fromkeys(files))
+
+
+def check_one_kind(sources: Sequence[Path], kind: str) -> None:
+    """InputError when some of `sources` are, by their suffix, signals of another kind only (a
+    folder of images holding sound files, say): one line naming them and the kind they are."""
+    own = KIND_SUFFIXES.get(kind, ())
+    for other, suffixes in KIND_SUFFIXES.items():
+        strays = [s for s in sources if s.suffix.lower() in suffixes and s.suffix.lower() not in own]
+        if other != kind and strays:
+            shown = ", ".join(str(s) for s in strays[:3]) + (", ..." if len(strays) > 3 else "")
+            raise InputError(
+                f"the collection mixes kinds: {len(strays)} {other} file(s) ({shown}) among {kind} signals; "
+                "fit each kind's files with its own command (a glob pattern or a list selects them)"
+            )
 
 
 def _listed(path: Path) -> list[Path]:

@@ -50,6 +50,11 @@ class Volume:
         """(D·H·W, C) values in [-1, 1], row-major like `coordinates`."""
         return to_signed(torch.from_numpy(self.values.reshape(-1, self.channels))).to(device)
 
+    def crop(self, start: tuple[int, ...], size: tuple[int, ...]) -> Volume:
+        """The (depth, row, column) box from `start` of `size` voxels (a tile), in the same range."""
+        box = tuple(slice(first, first + count) for first, count in zip(start, size))
+        return Volume(np.ascontiguousarray(self.values[box]), self.low, self.high)
+
     def to_source(self, unit: np.ndarray) -> np.ndarray:
         """Unit values in [0, 1] back to the source's units (float32)."""
         return from_unit_range(unit, self.low, self.high)
