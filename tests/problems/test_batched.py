@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from tests.problems.problem_helpers import generator
@@ -12,6 +13,7 @@ from sirenkit.fields.batched import stack_fields
 from sirenkit.problems import PointSet, fitting_problem
 from sirenkit.problems.base import Batch
 from sirenkit.problems.batched import BatchedProblem, stack_batches
+from sirenkit.problems.gradient_domain import reconstruction_problem
 from sirenkit.problems.sdf import SDFConfig, sdf_problem
 
 
@@ -23,7 +25,7 @@ def _fields(config: FieldConfig, seeds=(0, 1)):
     return [build_field(config, seed=seed) for seed in seeds]
 
 
-@pytest.mark.parametrize("case", ["fitting", "sdf"])
+@pytest.mark.parametrize("case", ["fitting", "sdf", "poisson"])
 def test_the_batched_loss_is_the_sum_of_each_members_own_loss_and_leaves_the_sampler_where_one_would(case):
     if case == "fitting":
         config = FieldConfig(width=16, depth=1, in_dim=2, out_dim=1)
@@ -31,6 +33,10 @@ def test_the_batched_loss_is_the_sum_of_each_members_own_loss_and_leaves_the_sam
             fitting_problem(PointSet(torch.rand(50, 2) * 2 - 1, {"target": torch.randn(50, 1)}), points=32)
             for _ in range(2)
         ]
+    elif case == "poisson":  # Laplacians through the batched forward-mode jet, and the anchors
+        config = FieldConfig(width=16, depth=1, in_dim=2, out_dim=1)
+        ramp = np.linspace(0, 1, 144).reshape(12, 12, 1)  # two images of other means and Laplacian energies
+        problems = [reconstruction_problem(ramp**power, "laplacian", "border+mean", points=40) for power in (1, 3)]
     else:  # gradients and the eikonal term through the batched forward-mode jet
         config = FieldConfig(width=16, depth=1, in_dim=3, out_dim=1)
         settings = SDFConfig(surface_points=64, off_surface_points=64)

@@ -14,6 +14,7 @@ from sirenkit.problems.gradient_domain import (
     derivative_constraint,
     derivative_targets,
     mean_constraint,
+    mean_datum,
     reconstruction_problem,
 )
 from sirenkit.signals import grid_coordinates
@@ -36,10 +37,10 @@ def test_derivative_constraint_is_zero_for_the_field_it_came_from_and_relative_o
 
 def test_mean_constraint_vanishes_at_the_right_constant_only():
     x = grid_coordinates((8, 8))
-    domain = PointSet(x)
-    constraint = mean_constraint(domain, torch.tensor([0.25]), points=None, weight=2.0)
-    right = evaluate(lambda p: torch.full((p.shape[0], 1), 0.25) + p[:, :1], Batch(x), constraint.needs)
-    wrong = evaluate(lambda p: torch.full((p.shape[0], 1), 0.75), Batch(x), constraint.needs)
+    data = {"mean": mean_datum(torch.tensor([0.25]), x.shape[0])}
+    constraint = mean_constraint(PointSet(x, data), points=None, weight=2.0)
+    right = evaluate(lambda p: torch.full((p.shape[0], 1), 0.25) + p[:, :1], Batch(x, data), constraint.needs)
+    wrong = evaluate(lambda p: torch.full((p.shape[0], 1), 0.75), Batch(x, data), constraint.needs)
     assert constraint.loss(right).item() < 1e-12
     assert constraint.loss(wrong).item() == pytest.approx(2.0 * 0.5**2)
 
@@ -48,7 +49,7 @@ def test_anchors_pin_what_they_promise():
     shape = (6, 7)
     x = grid_coordinates(shape)
     image = PointSet(x, {"value": torch.rand(42, 3, generator=generator())})
-    supervised = PointSet(x)
+    supervised = PointSet(x, {"mean": mean_datum(torch.zeros(3), 42)})
     options = dict(points=None, weight=1.0, count=5, generator=generator())
     assert anchor_constraints("none", image, shape, supervised, **options) == []
     (mean,) = anchor_constraints("mean", image, shape, supervised, **options)
@@ -63,6 +64,8 @@ def test_anchors_pin_what_they_promise():
     assert points.domain.x.shape[0] == 5
     with pytest.raises(ValueError, match="unknown anchor"):
         anchor_constraints("everywhere", image, shape, supervised, **options)
+    with pytest.raises(ValueError, match='datum "mean"'):
+        anchor_constraints("mean", image, shape, PointSet(x), **options)
 
 
 def test_combine_gradients_average_max_and_paste():

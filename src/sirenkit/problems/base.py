@@ -76,10 +76,14 @@ class Constraint:
     norm: Norm = "l2"
     points: int | None = None
 
+    def measure(self, ev: Evaluation) -> Tensor:
+        """norm(residual) at each point, in the residual's shape (the penalty before its weight)."""
+        r = self.residual(ev)
+        return r.square() if self.norm == "l2" else r.abs()
+
     def penalty(self, ev: Evaluation) -> Tensor:
         """weight · norm(residual) at each point, in the residual's shape."""
-        r = self.residual(ev)
-        return self.weight * (r.square() if self.norm == "l2" else r.abs())
+        return self.weight * self.measure(ev)
 
     def loss(self, ev: Evaluation) -> Tensor:
         return self.penalty(ev).mean()

@@ -23,9 +23,11 @@ from sirenkit.problems.base import Batch, Constraint, Problem, draw, evaluate, u
 class BatchedProblem:
     """The problems of K signals, one per field of a `BatchedField` of K fields.
 
-    Every problem must have the same constraints (names, needs, weights, norms, points, and the
-    same sharing of samples) and draw batches of the same size, which signals of one kind and one
-    shape do. `losses` returns, per constraint, the sum of the K members' losses; `member_terms`
+    Every problem must have the same constraints (names, needs, norms, points, and the same
+    sharing of samples) and draw batches of the same size, which signals of one kind and one
+    shape do; weights may differ (member k's loss carries its own). A residual must read what
+    differs between members from the batch's data, not from values it closes over: it is
+    evaluated once, member 0's, on the stacked batch. `losses` returns, per constraint, the sum of the K members' losses; `member_terms`
     holds the last step's loss of each member, (K,) per constraint name, detached.
     """
 
@@ -37,6 +39,9 @@ class BatchedProblem:
         for k, problem in enumerate(self.problems[1:], start=1):
             if _layout(problem) != first:
                 raise ValueError(f"problem {k} has other constraints than problem 0: {_layout(problem)} vs {first}")
+        weights = [{c.name: c.weight for c in problem.constraints} for problem in self.problems]
+        self.weights = {c.name: [member[c.name] for member in weights] for c in self.constraints}
+        """Per constraint name, each member's weight."""
         self.groups = [problem.sample_groups() for problem in self.problems]
         """Each member's sample groups, fixed with its constraints (not rebuilt each step)."""
         self.member_terms: dict[str, Tensor] = {}
@@ -70,7 +75,8 @@ class BatchedProblem:
                 field_, stack_batches(batches), union_of_needs(members), self.problems[0].derivative_method, compiler
             )
             for c in members:
-                per_member = c.penalty(ev).reshape(self.count, -1).mean(dim=1)
+                measured = c.measure(ev).reshape(self.count, -1).mean(dim=1)
+                per_member = measured * measured.new_tensor(self.weights[c.name])
                 self.member_terms[c.name] = per_member.detach()
                 out[c.name] = per_member.sum()
         return {c.name: out[c.name] for c in self.constraints}
@@ -94,6 +100,4 @@ def stack_batches(batches: Sequence[Batch]) -> Batch:
 
 def _layout(problem: Problem) -> list[list[tuple]]:
     """What two members must share: the sample groups and each constraint's settings."""
-    return [
-        [(c.name, sorted(c.needs), c.weight, c.norm, c.points) for c in members] for members in problem.sample_groups()
-    ]
+    return [[(c.name, sorted(c.needs), c.norm, c.points) for c in members] for members in problem.sample_groups()]

@@ -78,15 +78,22 @@ def derivative_constraint(samples: PointSet | Grid, source: Source, *, points: i
     )
 
 
-def mean_constraint(domain: PointSet | Grid, mean: Tensor, *, points: int | None, weight: float) -> Constraint:
-    """The per-channel mean of Φ over each sample of `domain` equals `mean` (shape (c,)).
+def mean_constraint(domain: PointSet | Grid, *, points: int | None, weight: float) -> Constraint:
+    """The per-channel mean of Φ over each sample of `domain` equals the domain's datum "mean"
+    ((N, c): the target mean, the same at every point; `mean_datum`).
 
     With random batches the batch mean is an unbiased estimate of the domain's mean, so the
-    expected penalty is smallest exactly at the right constant.
+    expected penalty is smallest exactly at the right constant. The target travels with the
+    samples, so a batch of several problems' samples carries each one's own.
     """
     return Constraint(
-        "mean", domain, lambda ev: ev.value.mean(0) - mean.to(ev.value.device), weight=weight, points=points
+        "mean", domain, lambda ev: ev.value.mean(-2) - ev.data["mean"].mean(-2), weight=weight, points=points
     )
+
+
+def mean_datum(mean: Tensor, count: int) -> Tensor:
+    """The datum "mean" of a domain of `count` points for a target mean (c,): (count, c), a view."""
+    return mean.float().expand(count, mean.shape[-1])
 
 
 def value_constraint(name: str, samples: PointSet, *, weight: float) -> Constraint:
@@ -104,13 +111,12 @@ def anchor_constraints(
     weight: float,
     count: int,
     generator: torch.Generator,
-    mean: Tensor | None = None,
     inside: Tensor | None = None,
 ) -> list[Constraint]:
     """The constraints that pin the free part of a gradient-domain problem; see the module docstring.
 
-    `image` holds every pixel (row-major over `shape`) with data "value" (N, c). `mean` (c,)
-    overrides the mean read from the image (a user may know it without the image). `count` is
+    `image` holds every pixel (row-major over `shape`) with data "value" (N, c). The mean
+    anchor reads its target from the datum "mean" of `supervised` (`mean_datum`). `count` is
     the number of pixels for `points`; `points` is the supervised batch size, shared by `mean`.
     `inside` (N,) booleans is the mask that `outside` keeps clear of.
     """
@@ -121,8 +127,9 @@ def anchor_constraints(
     constraints = []
     for part in anchor.split("+"):
         if part == "mean":
-            target = image.data["value"].mean(0) if mean is None else mean
-            constraints.append(mean_constraint(supervised, target, points=points, weight=weight))
+            if "mean" not in supervised.data:
+                raise ValueError('the mean anchor needs the datum "mean" on the supervised samples (mean_datum)')
+            constraints.append(mean_constraint(supervised, points=points, weight=weight))
         elif part == "border":
             constraints.append(value_constraint("border", restrict(image, border_mask(shape)), weight=weight))
         elif part == "points":
@@ -185,8 +192,11 @@ def gradient_domain_problem(
     "points", "outside").
     """
     shape = values.shape[:2]
-    supervised = Grid(shape, {source: supervision}, jitter=source == "laplacian")
     image = PointSet(grid_coordinates(shape), {"value": torch.from_numpy(values.reshape(-1, values.shape[2])).float()})
+    data = {source: supervision}
+    if "mean" in anchor.split("+"):
+        data["mean"] = mean_datum(image.data["value"].mean(0) if mean is None else mean, image.x.shape[0])
+    supervised = Grid(shape, data, jitter=source == "laplacian")
     anchors = anchor_constraints(
         anchor,
         image,
@@ -196,7 +206,6 @@ def gradient_domain_problem(
         weight=anchor_weight,
         count=anchor_count,
         generator=generator or torch.Generator().manual_seed(0),
-        mean=mean,
         inside=inside,
     )
     return Problem([derivative_constraint(supervised, source, points=points), *anchors])
