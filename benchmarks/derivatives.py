@@ -16,7 +16,7 @@ five paths:
   layer, ω0 applied to every activation as in the official `SineLayer`) — the autograd path on
   the official network, so the issue's "official code" figures are measured here, on this
   machine, rather than scaled. Needs siren-pytorch (`pip install -e .[bench]`);
-- official+malloc: the same with sirenkit's allocator setting (`fit.retain_freed_memory`), which
+- official+malloc: the same with sirenkit's allocator setting (`fit.freed_memory_retained`), which
   the two sirenkit paths use and the official code does not: it shows how much of the gap that
   setting makes.
 
@@ -77,6 +77,13 @@ def official_siren():
 
 
 def worker(task: str, path: str, device_name: str) -> dict:
+    from sirenkit.fit import freed_memory_retained
+
+    with freed_memory_retained(path != "official"):
+        return measure(task, path, device_name)
+
+
+def measure(task: str, path: str, device_name: str) -> dict:
     import numpy as np
     import skimage.data
     import skimage.transform
@@ -84,11 +91,8 @@ def worker(task: str, path: str, device_name: str) -> dict:
 
     from sirenkit.calculus import Compiler, jet
     from sirenkit.fields import FieldConfig, build_field
-    from sirenkit.fit import retain_freed_memory
     from sirenkit.signals import discrete_laplacian, grid_coordinates, sobel_gradient
 
-    if path != "official":
-        retain_freed_memory()
     device = torch.device(device_name)
     image = skimage.transform.resize(skimage.data.camera() / 255.0, (256, 256), anti_aliasing=True)
     pixels = image.astype(np.float32)[:, :, None]

@@ -77,10 +77,8 @@ def worker_siren_pytorch(steps: int, tuned_malloc: bool) -> dict:
     import torch
     from siren_pytorch import SirenNet
 
-    if tuned_malloc:
-        from sirenkit.fit import retain_freed_memory
+    from sirenkit.fit import freed_memory_retained
 
-        retain_freed_memory()
     torch.manual_seed(0)
     lin = torch.linspace(-1, 1, 256)
     coords = torch.stack(torch.meshgrid(lin, lin, indexing="ij"), -1).reshape(-1, 2)
@@ -88,15 +86,16 @@ def worker_siren_pytorch(steps: int, tuned_malloc: bool) -> dict:
     net = SirenNet(dim_in=2, dim_hidden=256, dim_out=1, num_layers=4, w0=30.0, w0_initial=30.0)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
     times, psnr = [], {}
-    for step in range(1, steps + 1):
-        begin = time.perf_counter()
-        optimizer.zero_grad()
-        loss = ((net(coords) - target) ** 2).mean()
-        loss.backward()
-        optimizer.step()
-        times.append(time.perf_counter() - begin)
-        if step in CHECKPOINTS:
-            psnr[str(step)] = psnr_of_signed_mse(loss.item())
+    with freed_memory_retained(tuned_malloc):
+        for step in range(1, steps + 1):
+            begin = time.perf_counter()
+            optimizer.zero_grad()
+            loss = ((net(coords) - target) ** 2).mean()
+            loss.backward()
+            optimizer.step()
+            times.append(time.perf_counter() - begin)
+            if step in CHECKPOINTS:
+                psnr[str(step)] = psnr_of_signed_mse(loss.item())
     return {"step_seconds": times[WARMUP:], "psnr": psnr}
 
 

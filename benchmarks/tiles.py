@@ -146,10 +146,11 @@ def bach(args: argparse.Namespace) -> None:
         for level in BACH_MILESTONES:
             first = next((row["seconds"] for row in outcome.result.history if row["fit"] / fields <= level), None)
             passed.append(f"{level:.2g}: {'-' if first is None else f'{first:.0f} s'}")
+        against = "" if outcome is single else f", x{single.mse / outcome.mse:.1f} below one SIREN's"
         print(
             f"  {name:>22s}: {outcome.summary()['parameters']:,} parameters, {outcome.result.steps} steps, MSE of the "
-            f"whole clip {outcome.mse:.3g} (x{outcome.mse / PAPER_BACH_MSE:.2g} the paper's {PAPER_BACH_MSE:.2g}, "
-            f"x{single.mse / outcome.mse:.1f} below one SIREN's); training MSE first past {', '.join(passed)}"
+            f"whole clip {outcome.mse:.3g} (x{outcome.mse / PAPER_BACH_MSE:.2g} the paper's {PAPER_BACH_MSE:.2g}"
+            f"{against}); training MSE first past {', '.join(passed)}"
         )
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 from run_helpers import FAST, metric_steps, tiny_image_fit
 from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig, build_field
-from sirenkit.fit import CHECKPOINT_NAME, FitConfig, TrainingDiverged, fit
+from sirenkit.fit import CHECKPOINT_NAME, FitConfig, TrainingDiverged, fit, freed_memory_retained
 from sirenkit.problems import PointSet, fitting_problem
 from sirenkit.recipes.image import fit_image
 from sirenkit.store import Representation, load_representation, load_train_state
@@ -125,3 +127,19 @@ def test_divergence_that_persists_ends_with_the_last_finite_state_saved(camera64
     assert load_train_state(tmp_path / "checkpoint.safetensors").step == 0
     saved = load_representation(tmp_path / "model.safetensors")
     assert all(torch.isfinite(t).all() for t in saved.field.state_dict().values())
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_memory_kept_for_reuse_during_a_fit_is_handed_back_after_it():
+    block = 256 * 2**20
+    with freed_memory_retained() as retained:
+        if not retained:
+            pytest.skip("glibc's allocator is not in use")
+        buffer = torch.ones(block // 4)  # below the raised mmap threshold: from the heap, kept when freed
+        del buffer
+        kept = _resident_bytes()
+    assert _resident_bytes() < kept - block // 2

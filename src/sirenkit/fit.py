@@ -4,6 +4,7 @@ and checked resume, interrupts that save, and a divergence guard that rolls back
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ctypes
 import json
@@ -12,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -77,7 +78,8 @@ class FitConfig:
     retain_memory: bool = False
     """Keep freed activation buffers in the process heap (glibc mallopt) instead of returning them
     to the OS each step, which saves faulting them in again the next step. It tunes the allocator
-    of the whole process, so it is opt-in: off in the library, on in the command line."""
+    of the whole process while the fit runs (`freed_memory_retained`: undone, and the memory kept
+    handed back, when it returns), so it is opt-in: off in the library, on in the command line."""
     compile: CompileMode = field(default="auto", metadata={"option": False})
     """How the training path's derivative kernels run (`sirenkit.calculus.Compiler`): auto
     (compiled on a CPU for jets of at least 8,192 points), on, or off. The command line takes it
@@ -175,18 +177,37 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if native else None
 
 
-def retain_freed_memory() -> bool:
-    """Ask glibc to keep large freed blocks for reuse instead of unmapping them; False if not glibc.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+GLIBC_DEFAULT_THRESHOLD = 128 * 1024
+"""glibc's initial trim and mmap thresholds (bytes)."""
+
+
+@contextlib.contextmanager
+def freed_memory_retained(enabled: bool = True) -> Iterator[bool]:
+    """While active, glibc keeps large freed blocks for reuse instead of unmapping them (yields
+    whether it does: False when disabled or not glibc). On exit the thresholds go back to glibc's
+    defaults and the blocks kept are handed back to the system (malloc_trim), so no setting
+    outlives the call and what follows (a render of a large signal) starts from a lean heap.
 
     PyTorch's CPU allocator returns every activation buffer to malloc after each step; above
     glibc's mmap threshold each one is unmapped and faulted in again the next step.
     """
+    libc = None
+    if enabled:
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+        except OSError:
+            libc = None
+    retained = libc is not None and bool(
+        libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(M_TRIM_THRESHOLD, (1 << 31) - 1)
+    )
     try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, (1 << 31) - 1))
+        yield retained
+    finally:
+        if retained:
+            libc.mallopt(M_MMAP_THRESHOLD, GLIBC_DEFAULT_THRESHOLD)
+            libc.mallopt(M_TRIM_THRESHOLD, GLIBC_DEFAULT_THRESHOLD)
+            libc.malloc_trim(0)
 
 
 def fit(
@@ -217,8 +238,34 @@ def fit(
     and the model written, raising `FitInterrupted`; a second one acts at once. A non-finite loss
     rolls back to the last finite state and halves the learning rate (`max_rollbacks` times).
     """
-    if config.retain_memory:
-        retain_freed_memory()
+    with freed_memory_retained(config.retain_memory):  # its buffers are handed back when _fit's frame is gone
+        return _fit(
+            representation,
+            problem,
+            config,
+            device=device,
+            run_dir=run_dir,
+            resume=resume,
+            live_metrics=live_metrics,
+            quiet=quiet,
+            on_step=on_step,
+            identity=identity,
+        )
+
+
+def _fit(
+    representation: Representation,
+    problem: Problem,
+    config: FitConfig,
+    *,
+    device: torch.device | str,
+    run_dir: str | Path | None,
+    resume: bool,
+    live_metrics: LiveMetrics | None,
+    quiet: bool,
+    on_step: Callable[[int, Representation], None] | None,
+    identity: dict[str, Any] | None,
+) -> FitResult:
     device = torch.device(device)
     dtype = autocast_dtype(config.precision, device)
     run_dir = Path(run_dir) if run_dir is not None else None

@@ -203,6 +203,8 @@ def _tiled(tiles: MLPField | BatchedField, layout: Any, path: str | Path) -> Til
             tuple(layout["tile_shape"]),
             [tuple(start) for start in layout["starts"]],
             int(layout["overlap"]),
+            layout.get("extents"),
+            layout.get("tile_extents"),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise InputError(f"{path}: bad tile layout ({error})") from None

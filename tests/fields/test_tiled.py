@@ -100,3 +100,42 @@ def test_a_tiled_field_saves_loads_and_has_derivatives(tmp_path):
     result = jet(loaded, x, order=2)
     assert torch.isfinite(result.required("gradient")).all() and torch.isfinite(result.required("laplacian")).all()
     assert result.required("gradient").shape == (x.shape[0], 2, 2)
+
+
+def test_a_video_blends_in_its_own_time_units():
+    from signal_helpers import FPS, moving_bars
+    from sirenkit.signals.video import Video, voxel_coordinates
+
+    video = Video(moving_bars(10, 24, 40), FPS)  # time spans ±1 for any frame count: not isotropic
+    tile_shape, starts = tile_grid(video.shape, 8, 4)
+    tile_extents = video.crop(starts[0], tile_shape).extents()
+    config = FieldConfig(width=16, depth=1, in_dim=3, out_dim=3)
+    field = TiledField(
+        build_batched_field(config, list(range(len(starts)))),
+        video.shape,
+        tile_shape,
+        starts,
+        4,
+        video.extents(),
+        tile_extents,
+    )
+    assert field.layout()["extents"] == [1.0, *list(video.extents())[1:]]
+    shape = torch.tensor(video.shape)
+    index = torch.arange(int(shape.prod()))
+    ijk = torch.stack([index // (shape[1] * shape[2]), index // shape[2] % shape[1], index % shape[2]], dim=1)
+    tiles, weight = field.cover(ijk.float())
+    alone = (weight > 0).sum(1) == 1
+    tile = tiles.gather(1, (weight > 0).long().argmax(1, keepdim=True))[:, 0]
+    checked = 0
+    for k in range(len(starts)):
+        mine = alone & (tile == k)
+        if not mine.any():
+            continue
+        inside = ijk[mine] - torch.tensor(starts[k])
+        flat = (inside[:, 0] * tile_shape[1] + inside[:, 1]) * tile_shape[2] + inside[:, 2]
+        local = voxel_coordinates(flat, tile_shape, tile_extents)
+        x = voxel_coordinates(index[mine], video.shape, video.extents())
+        with torch.no_grad():
+            torch.testing.assert_close(field(x), field.tiles.field(k)(local), rtol=1e-5, atol=1e-6)
+        checked += int(mine.sum())
+    assert checked > 500

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sirenkit.cli.common import parse_size, prepare_outputs, resolve_device
-from sirenkit.cli.kinds import KindCommand
+from sirenkit.cli.kinds import KindCommand, Tiling
 from sirenkit.outputs.video import VIDEO_FORMATS
 from sirenkit.recipes.video import VIDEO_BATCH, VIDEO_FIT, VideoKind
 from sirenkit.signals.video import DEFAULT_TIME_EXTENT
@@ -65,4 +65,5 @@ COMMAND = KindCommand(
     options=add_options,
     render=render_video_file,
     render_formats=VIDEO_FORMATS,
+    tiling=Tiling(shape=lambda video: video.shape, crop=lambda video, start, size: video.crop(start, size)),
 )

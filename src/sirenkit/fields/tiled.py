@@ -47,9 +47,16 @@ def tile_grid(shape: tuple[int, ...], tile: int, overlap: int) -> tuple[tuple[in
     return tile_shape, list(itertools.product(*per_axis))
 
 
-def _spacing(shape: tuple[int, ...]) -> float:
-    """`signals.grid_spacing`'s rule, restated here: fields import torch only (docs/ARCHITECTURE.md)."""
-    return 2.0 / (max(shape) - 1) if max(shape) > 1 else 1.0
+def isotropic_extents(shape: tuple[int, ...]) -> tuple[float, ...]:
+    """Half-extents of a grid whose longest axis spans [-1, 1] with one spacing on every axis:
+    `signals.axis_extents`'s rule, restated here (fields import torch only, docs/ARCHITECTURE.md)."""
+    longest = max(shape) - 1
+    return tuple((n - 1) / longest if longest > 0 else 0.0 for n in shape)
+
+
+def _spacings(shape: tuple[int, ...], extents: tuple[float, ...]) -> list[float]:
+    """Coordinate units between neighbouring samples along each axis (1 on an axis of one sample)."""
+    return [2 * extent / (n - 1) if n > 1 else 1.0 for n, extent in zip(shape, extents)]
 
 
 def _most_covering(starts: list[int], size: int) -> int:
@@ -64,7 +71,13 @@ def _smootherstep(t: Tensor) -> Tensor:
 
 class TiledField(nn.Module):
     """K tile fields (`tiles`, a `BatchedField`) blended over a grid of `shape` (see the module
-    docstring). `starts` (K, d) are the tiles' first samples, `tile_shape` their shape."""
+    docstring). `starts` (K, d) are the tiles' first samples, `tile_shape` their shape.
+
+    `extents` are the half-extents of the grid's axes in coordinates (axis a spans ±extents[a])
+    and `tile_extents` those of a tile's own coordinates; both default to the isotropic rule
+    (`isotropic_extents`). A video's time axis, which spans ±1 whatever its frame count, is
+    the case that needs them.
+    """
 
     def __init__(
         self,
@@ -73,6 +86,8 @@ class TiledField(nn.Module):
         tile_shape: tuple[int, ...],
         starts: list[tuple[int, ...]],
         overlap: int,
+        extents: tuple[float, ...] | None = None,
+        tile_extents: tuple[float, ...] | None = None,
     ) -> None:
         super().__init__()
         if tiles.count != len(starts):
@@ -85,7 +100,14 @@ class TiledField(nn.Module):
             raise ValueError("the tiles' starts must be a grid, row-major over the axes (fields.tiled.tile_grid)")
         self.axis_starts = [torch.tensor(axis, dtype=torch.float32) for axis in per_axis]
         self.axis_cover = [_most_covering(axis, size) for axis, size in zip(per_axis, tile_shape)]
-        self.spacing, self.tile_spacing = _spacing(self.shape), _spacing(self.tile_shape)
+        self.extents = tuple(extents) if extents is not None else isotropic_extents(self.shape)
+        self.tile_extents = tuple(tile_extents) if tile_extents is not None else isotropic_extents(self.tile_shape)
+        if len(self.extents) != len(shape) or len(self.tile_extents) != len(shape):
+            raise ValueError(f"extents must give one half-extent per axis of the {len(shape)}-d grid")
+        self.register_buffer("spacing", torch.tensor(_spacings(self.shape, self.extents)), persistent=False)
+        self.register_buffer(
+            "tile_spacing", torch.tensor(_spacings(self.tile_shape, self.tile_extents)), persistent=False
+        )
 
     @property
     def in_dim(self) -> int:
@@ -102,6 +124,8 @@ class TiledField(nn.Module):
             "tile_shape": list(self.tile_shape),
             "starts": self.starts.to(torch.int64).tolist(),
             "overlap": self.overlap,
+            "extents": list(self.extents),
+            "tile_extents": list(self.tile_extents),
         }
 
     def cover(self, p: Tensor) -> tuple[Tensor, Tensor]:
@@ -133,7 +157,8 @@ class TiledField(nn.Module):
         run as one batched product, their parameters gathered, so the cost follows the points."""
         points = x.reshape(-1, x.shape[-1])
         centre = (points.new_tensor(self.shape) - 1) / 2
-        p = (points / self.spacing + centre).clamp(min=torch.zeros_like(centre), max=2 * centre)  # sample index
+        p = points / self.spacing.to(points) + centre  # continuous sample index
+        p = p.clamp(min=torch.zeros_like(centre), max=2 * centre)
         tiles, weight = self.cover(p)
         point, slot = torch.nonzero(weight > 0, as_tuple=True)  # every (point, tile) pair that counts
         tile = tiles[point, slot]
@@ -143,7 +168,7 @@ class TiledField(nn.Module):
         rank = torch.arange(len(which), device=p.device) - (torch.cumsum(counts, 0) - counts)[which]
         tile_centre = (points.new_tensor(self.tile_shape) - 1) / 2
         local = points.new_zeros(len(used), int(counts.max()) if len(used) else 0, points.shape[-1])
-        local[which, rank] = (p[point] - self.starts.to(p)[used[which]] - tile_centre) * self.tile_spacing
+        local[which, rank] = (p[point] - self.starts.to(p)[used[which]] - tile_centre) * self.tile_spacing.to(p)
         state = {
             name: tensor[used]
             for name, tensor in itertools.chain(self.tiles.named_parameters(), self.tiles.named_buffers())

@@ -65,7 +65,7 @@ def render_image(
     height, width = render_size(representation, size)
     extents = axis_extents(tuple(representation.signal["shape"]))
     values = evaluate_grid(representation.field, (height, width), extents=extents, chunk=chunk, device=device)
-    return to_unit(values).numpy()
+    return to_unit(values, in_place=True).numpy()
 
 
 def render_size(representation: Representation, size: tuple[int, int] | None = None) -> tuple[int, int]:

@@ -58,7 +58,9 @@ def fit_tiles(
     """Fit `signal` (a grid of `shape` samples) as tiles of `tile` samples per axis overlapping by
     `overlap`, each a field of the kind's settings; `crop(signal, start, size)` cuts one tile.
 
-    The tiles are fitted `group_size` at a time, each group one batched field whose tiles start
+    A kind whose grid is not isotropic records its axes' half-extents as "extents" in its
+    metadata (a video's time axis), and the blend takes them from there. The tiles are fitted
+    `group_size` at a time, each group one batched field whose tiles start
     from `fit_config.seed` and draw `batch` samples a step (all when None): memory (checked per
     group) follows the tiles in flight, not the signal. Groups run one after another here, or as
     Ray tasks with `workers` / `ray_address` (`engine.shards`); a `max_seconds` budget is shared
@@ -101,7 +103,10 @@ def fit_tiles(
     results = [results[number] for number in range(len(groups))]
     tiles = stack_fields([field for result in results for field in result.representation.field.unstack()])
     metadata = {"kind": kind.name, **kind.metadata(signal)}
-    tiled = TiledField(tiles, shape, tile_shape, starts, overlap).to(device)
+    tile_metadata = kind.metadata(crop(signal, starts[0], tile_shape))
+    tiled = TiledField(
+        tiles, shape, tile_shape, starts, overlap, metadata.get("extents"), tile_metadata.get("extents")
+    ).to(device)
     blended = Representation(tiled, results[0].representation.config, metadata)
     if run_dir is not None:
         save_representation(run_dir / MODEL_NAME, blended)

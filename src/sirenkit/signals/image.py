@@ -69,9 +69,10 @@ def to_signed(values01: Tensor) -> Tensor:
     return values01 * 2 - 1
 
 
-def to_unit(values_signed: Tensor) -> Tensor:
-    """[-1, 1] → [0, 1], clipped."""
-    return ((values_signed + 1) / 2).clamp(0, 1)
+def to_unit(values_signed: Tensor, *, in_place: bool = False) -> Tensor:
+    """[-1, 1] → [0, 1], clipped; `in_place` overwrites the values given (a large render's)."""
+    values = values_signed if in_place else values_signed.clone()
+    return values.add_(1).div_(2).clamp_(0, 1)
 
 
 def image_from_array(array: np.ndarray) -> Image:

@@ -50,6 +50,11 @@ class Video:
         """Half-extents of the (time, row, column) axes: see the module docstring."""
         return (time_extent if self.shape[0] > 1 else 0.0, *axis_extents(self.shape[1:]))
 
+    def crop(self, start: tuple[int, ...], size: tuple[int, ...]) -> Video:
+        """The (time, row, column) box from `start` of `size` voxels (a tile), at the same rate."""
+        box = tuple(slice(first, first + count) for first, count in zip(start, size))
+        return Video(np.ascontiguousarray(self.frames[box]), self.fps)
+
     def unit_frames(self) -> np.ndarray:
         """(T, H, W, C) float32 in [0, 1]."""
         return self.frames.astype(np.float32) / 255.0
