@@ -1,7 +1,7 @@
 """Collections: many small images fitted as batched fields against one at a time, side by side.
 
     python benchmarks/collection_fit.py [--crops 512] [--loop-crops 64] [--steps 500] [--batch 0] [--precision auto]
-                                        [--workers N]
+                                        [--workers N] [--device cpu]
 
 RGB 32×32 crops cut on a regular grid from the Kodak images in ../shared/data/images/kodak, each
 fitted by a SIREN of width 32 with 2 hidden layers (`FieldConfig(width=32, depth=2)`) for --steps
@@ -64,7 +64,7 @@ def psnr(reference: np.ndarray, estimate: np.ndarray) -> float:
 
 
 def batched(
-    crops: list[np.ndarray], field_config, fit_config, batch: int | None, workers: int | None = None
+    crops: list[np.ndarray], field_config, fit_config, batch: int | None, device: str, workers: int | None = None
 ) -> tuple[float, list[float]]:
     """Seconds and PSNR per crop of one collection fit of the crops saved as PNG files (its groups
     as Ray tasks on a local Ray instance of `workers` CPUs, started and stopped within the time)."""
@@ -90,6 +90,7 @@ def batched(
             run_dir=Path(folder) / "run",
             batch=batch,
             quiet=True,
+            device=device,
             workers=workers,
         )
         seconds = time.perf_counter() - begin
@@ -97,31 +98,34 @@ def batched(
         return seconds, [rows[str(source)].measures["psnr_db"] for source in sources]
 
 
-def one_at_a_time(crops: list[np.ndarray], field_config, fit_config, batch: int | None) -> tuple[float, list[float]]:
+def one_at_a_time(
+    crops: list[np.ndarray], field_config, fit_config, batch: int | None, device: str
+) -> tuple[float, list[float]]:
     from sirenkit.recipes.image import fit_image
     from sirenkit.signals import image_from_array
 
     begin = time.perf_counter()
     scores = [
-        fit_image(image_from_array(crop), field_config, fit_config, batch=batch, quiet=True).psnr for crop in crops
+        fit_image(image_from_array(crop), field_config, fit_config, batch=batch, device=device, quiet=True).psnr
+        for crop in crops
     ]
     return time.perf_counter() - begin, scores
 
 
-def siren_pytorch(crops: list[np.ndarray], fit_config, batch: int | None) -> tuple[float, list[float]]:
+def siren_pytorch(crops: list[np.ndarray], fit_config, batch: int | None, device: str) -> tuple[float, list[float]]:
     import torch
     from siren_pytorch import SirenNet
 
     from sirenkit.signals import grid_coordinates
 
-    coords = grid_coordinates((SIDE, SIDE))
+    coords = grid_coordinates((SIDE, SIDE), device=device)
     sampler = torch.Generator().manual_seed(fit_config.seed)
     begin = time.perf_counter()
     scores = []
     for crop in crops:
         torch.manual_seed(fit_config.seed)
-        target = torch.from_numpy(crop.reshape(-1, 3) / 255.0).float() * 2 - 1
-        net = SirenNet(dim_in=2, dim_hidden=32, dim_out=3, num_layers=3, w0=30.0, w0_initial=30.0)
+        target = (torch.from_numpy(crop.reshape(-1, 3) / 255.0).float() * 2 - 1).to(device)
+        net = SirenNet(dim_in=2, dim_hidden=32, dim_out=3, num_layers=3, w0=30.0, w0_initial=30.0).to(device)
         optimizer = torch.optim.Adam(net.parameters(), lr=fit_config.lr)
         for step in range(1, fit_config.steps + 1):
             for group in optimizer.param_groups:
@@ -132,7 +136,7 @@ def siren_pytorch(crops: list[np.ndarray], fit_config, batch: int | None) -> tup
             loss.backward()
             optimizer.step()
         with torch.no_grad():
-            estimate = ((net(coords).clamp(-1, 1) + 1) / 2).numpy()
+            estimate = ((net(coords).clamp(-1, 1) + 1) / 2).cpu().numpy()
         scores.append(psnr(crop.reshape(-1, 3) / 255.0, estimate))
     return time.perf_counter() - begin, scores
 
@@ -148,6 +152,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=0, help="random pixels per step, 0 for all (default: 0)")
     parser.add_argument("--skip-siren-pytorch", action="store_true", help="leave out way (3)")
     parser.add_argument("--workers", type=int, help="also fit the crops batched as Ray tasks on this many CPUs")
+    parser.add_argument("--device", default="cpu", help="where every way runs: cpu or cuda (default: cpu)")
     args = parser.parse_args()
 
     from sirenkit.fields import FieldConfig
@@ -158,12 +163,16 @@ def main() -> None:
     crops = kodak_crops(max(args.crops, args.loop_crops))
     batch = args.batch or None
     print(describe_machine())
+    if args.device != "cpu":
+        import torch
+
+        print(f"device {args.device}: {torch.cuda.get_device_name(args.device)}")
     print(
         f"{args.crops} RGB {SIDE}x{SIDE} Kodak crops, SIREN width 32 x 2 hidden layers, {args.steps} steps of "
         f"{'every pixel' if batch is None else f'{batch} random pixels'}, "
         f"lr {fit_config.lr:g} cosine, sirenkit precision {args.precision}, siren-pytorch fp32"
     )
-    results = {"batched": batched(crops[: args.crops], field_config, fit_config, batch)}
+    results = {"batched": batched(crops[: args.crops], field_config, fit_config, batch, args.device)}
     if args.workers:
         results[f"Ray, {args.workers} workers"] = batched(
             crops[: args.crops], field_config, fit_config, batch, args.workers
@@ -171,9 +180,9 @@ def main() -> None:
         ray_seconds, local_seconds = results[f"Ray, {args.workers} workers"][0], results["batched"][0]
         print(f"  Ray overhead over batched in this process: {100 * (ray_seconds / local_seconds - 1):+.1f}%")
     if args.loop_crops:
-        results["one at a time"] = one_at_a_time(crops[: args.loop_crops], field_config, fit_config, batch)
+        results["one at a time"] = one_at_a_time(crops[: args.loop_crops], field_config, fit_config, batch, args.device)
     if args.loop_crops and not args.skip_siren_pytorch:
-        results["siren-pytorch"] = siren_pytorch(crops[: args.loop_crops], fit_config, batch)
+        results["siren-pytorch"] = siren_pytorch(crops[: args.loop_crops], fit_config, batch, args.device)
     print(f"  {'way':>14s} {'crops':>6s} {'seconds':>8s} {'crops/s':>8s} {'median PSNR (dB)':>17s}")
     rate = {}
     for way, (seconds, scores) in results.items():
