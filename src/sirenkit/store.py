@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
+from safetensors.torch import load, save_file
 
 from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig, MLPField, build_field
@@ -160,9 +160,9 @@ def _read(path: str | Path, expected_format: str) -> tuple[dict[str, torch.Tenso
     if not path.is_file():
         raise InputError(f"no such file: {path}")
     try:
-        tensors = load_file(str(path))
-        with safe_open(str(path), framework="pt") as handle:
-            header = handle.metadata() or {}
+        data = path.read_bytes()  # one read: a file replaced meanwhile (a checkpoint) is seen whole, old or new
+        tensors = load(data)
+        header = _metadata(data)
     except (SafetensorError, OSError, ValueError) as error:
         raise InputError(f"{path} is not a readable safetensors file ({error})") from None
     try:
@@ -172,6 +172,12 @@ def _read(path: str | Path, expected_format: str) -> tuple[dict[str, torch.Tenso
     if meta.get("format") != expected_format:
         raise InputError(f"{path} has format {meta.get('format')!r}, expected {expected_format!r}")
     return tensors, meta
+
+
+def _metadata(data: bytes) -> dict[str, str]:
+    """The `__metadata__` of a safetensors file's bytes (its header: 8 bytes of length, then JSON)."""
+    length = int.from_bytes(data[:8], "little")
+    return json.loads(data[8 : 8 + length]).get("__metadata__") or {}
 
 
 def _field_from(

@@ -1,10 +1,10 @@
-"""A large signal fitted as overlapping tiles: one batched fit of its crops, blended into one field.
+"""A large signal fitted as overlapping tiles: groups of batched fits of its crops, blended into one field.
 
 signal → crops on a tile grid (`fields.tiled.tile_grid`) → groups of tiles, each one
 `BatchedField` fit of its crops, each tile posed the problem its kind poses for that crop
 (`problems.batched.BatchedProblem`) → a `TiledField` that blends them all → the kind's outputs,
-as for one field. A tiled checkpoint renders
-at any resolution, takes derivatives (through autograd) and resumes like any other.
+as for one field. A tiled checkpoint renders at any resolution, takes derivatives (through
+autograd) and resumes like any other.
 """
 
 from __future__ import annotations
@@ -58,16 +58,15 @@ def fit_tiles(
     """Fit `signal` (a grid of `shape` samples) as tiles of `tile` samples per axis overlapping by
     `overlap`, each a field of the kind's settings; `crop(signal, start, size)` cuts one tile.
 
-    A kind whose grid is not isotropic records its axes' half-extents as "extents" in its
-    metadata (a video's time axis), and the blend takes them from there. The tiles are fitted
-    `group_size` at a time, each group one batched field whose tiles start
-    from `fit_config.seed` and draw `batch` samples a step (all when None): memory (checked per
-    group) follows the tiles in flight, not the signal. Groups run one after another here, or as
-    Ray tasks with `workers` / `ray_address` (`engine.shards`); a `max_seconds` budget is shared
-    evenly by the groups. With `run_dir`, group g keeps its checkpoint and metrics in
-    tiles/g/ (`TILE_GROUP_FOLDER`), a resume continues each group from its own, and the kind's
-    files and model.safetensors (the blended `TiledField`) are written as `recipes.kind.fit_signal`
-    writes them.
+    The tiles are fitted `group_size` at a time, each group one batched field whose tiles start
+    from `fit_config.seed` and draw `batch` samples a step (all when None), so memory (checked
+    per group) follows the tiles in flight, not the signal. Groups run one after another here,
+    or as Ray tasks with `workers` / `ray_address` (`engine.shards`); a `max_seconds` budget is
+    shared evenly by the groups. With `run_dir`, group g keeps its checkpoint and metrics in
+    `tile_group_folder(run_dir, g)`, a resume continues each group from its own, and the kind's
+    files and model.safetensors (the blended `TiledField`) are written as
+    `recipes.kind.fit_signal` writes them. A kind whose grid is not isotropic records its axes'
+    half-extents as "extents" in its metadata (a video's time axis); the blend takes them there.
     """
     if tile < 2:
         raise InputError(f"tiles must be at least 2 samples, got {tile}")
