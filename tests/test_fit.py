@@ -129,6 +129,39 @@ def test_divergence_that_persists_ends_with_the_last_finite_state_saved(camera64
     assert all(torch.isfinite(t).all() for t in saved.field.state_dict().values())
 
 
+class ScaledAt(NaNAt):
+    """A fitting problem whose loss is multiplied by 1e6 at the given calls: a blow-up with no NaN."""
+
+    def losses(self, field_, generator, device, compiler):
+        terms = self.problem.losses(field_, generator, device, compiler)
+        self.count += 1
+        if self.count in self.calls:
+            terms["fit"] = terms["fit"] * 1e6
+        return terms
+
+
+def test_a_loss_that_blows_up_without_a_nan_rolls_back_once_it_stands_orders_above_its_lowest(camera64, capsys):
+    rep, problem = tiny_image_fit(camera64)
+    config = FitConfig(steps=120, lr=1e-3, checkpoint_every=0)
+    result = fit(rep, ScaledAt(problem, set(range(60, 86))), config, quiet=True)  # 26 steps 1e6 times larger
+    err = capsys.readouterr().err
+    rollbacks = err.count("the loss blew up")
+    assert 1 <= rollbacks <= 2 and "rolled back to step" in err
+    assert [row["step"] for row in result.history] == list(range(1, 121))
+    assert result.history[-1]["lr"] == pytest.approx(config.lr_at(120) / 2**rollbacks)
+    before = min(row["loss"] for row in result.history[:59])
+    assert result.history[-1]["loss"] < 10 * before  # the run went on from a good state
+    with pytest.raises(TrainingDiverged, match="after 3 rollback"):
+        fit(tiny_image_fit(camera64)[0], ScaledAt(problem, set(range(60, 10**6))), config, quiet=True)
+
+
+def test_noise_of_a_few_decades_is_not_a_blow_up(camera64, capsys):
+    rep, problem = tiny_image_fit(camera64)
+    spikes = set(range(20, 120, 4))  # one step in four 1e6 times larger: the smoothed loss rises under 3 decades
+    fit(rep, ScaledAt(problem, spikes), FitConfig(steps=120, lr=1e-3, checkpoint_every=0), quiet=True)
+    assert "blew up" not in capsys.readouterr().err
+
+
 def _resident_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

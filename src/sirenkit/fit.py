@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,7 +39,11 @@ RESUMABLE_SETTINGS = ("steps", "max_seconds", "checkpoint_every", "checkpoint_se
 and how the kernels run, which does not change what is computed);
 the change is stated when the run resumes. A change to any other setting is refused."""
 SNAPSHOT_EVERY = 50
-"""Steps between the in-memory copies of the last finite state that a divergence rolls back to."""
+"""Steps between the in-memory copies of the last good state that a divergence rolls back to."""
+BLOWUP_DECADES = 3.0
+"""A blow-up: the smoothed loss this many powers of ten above the lowest it reached (`_LossWatch`)."""
+LOSS_SMOOTHING = 0.05
+"""Weight of each step's log-loss in the smoothed loss (an exponential moving average over ~20 steps)."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,10 @@ class FitConfig:
     """Also write one when this many seconds have passed since the last (0: not by time), so a
     run killed outright loses at most about this much."""
     max_rollbacks: int = 3
-    """A non-finite loss rolls the run back to its last finite state and halves the learning
-    rate, at most this many times; the next one ends the run, keeping that state."""
+    """A non-finite loss, or a blow-up (the smoothed loss 1000 times the lowest it reached, not
+    far below where it started: `_LossWatch`), rolls the run back to its last good state and
+    halves the learning rate, at most this many times; the next one ends the run, keeping that
+    state."""
     log_every: int = 1
     """Append a metrics row every this many steps."""
     precision: Literal["auto", "fp32", "bf16"] = "fp32"
@@ -121,7 +127,8 @@ class FitConfig:
 
 
 class TrainingDiverged(InputError):
-    """The loss stayed NaN or infinite after `max_rollbacks` rollbacks; the message says what was kept."""
+    """The loss stayed NaN or infinite, or blew up again, after `max_rollbacks` rollbacks; the
+    message says what was kept."""
 
 
 class FitInterrupted(BaseException):  # noqa: N818 (it is not an error, as KeyboardInterrupt is not)
@@ -236,7 +243,8 @@ def fit(
 
     SIGINT or SIGTERM (in the main thread) ends the run after the current step with a checkpoint
     and the model written, raising `FitInterrupted`; a second one acts at once. A non-finite loss
-    rolls back to the last finite state and halves the learning rate (`max_rollbacks` times).
+    or a blow-up rolls back to the last good state and halves the learning rate (`max_rollbacks`
+    times; `FitConfig.max_rollbacks`).
     """
     with freed_memory_retained(config.retain_memory):  # its buffers are handed back when _fit's frame is gone
         return _fit(
@@ -299,12 +307,12 @@ def _fit(
     begin = time.perf_counter()
     elapsed_before = progress.seconds
     last_checkpoint = time.monotonic()
-    finite = _Snapshot.of(field_, optimizer, progress)
+    good = _Snapshot.of(field_, optimizer, progress)
     try:
         with _StopRequests() as stop:
             while progress.step < config.steps:
                 step = progress.step + 1
-                pending = _Snapshot.of(field_, optimizer, progress) if step - finite.step > SNAPSHOT_EVERY else None
+                pending = _Snapshot.of(field_, optimizer, progress) if step - good.step > SNAPSHOT_EVERY else None
                 lr = config.lr_at(step, elapsed_before + time.perf_counter() - begin) * progress.lr_scale
                 for group in optimizer.param_groups:
                     group["lr"] = lr
@@ -312,28 +320,37 @@ def _fit(
                 with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                     terms = problem.losses(field_, generator, device, compiler)
                 loss = sum(terms.values())
-                if not torch.isfinite(loss):
-                    finite.restore(field_, optimizer, progress)
+                value = loss.item()
+                if math.isfinite(value):
+                    progress.watch.update(value)
+                if not math.isfinite(value) or progress.watch.blown_up():
+                    what = (
+                        f"the loss became {value}"
+                        if not math.isfinite(value)
+                        else f"the loss blew up to {value:.3g} (smoothed, over {10**BLOWUP_DECADES:g} times the "
+                        f"lowest it reached, {10**progress.watch.lowest:.3g})"
+                    )
+                    good.restore(field_, optimizer, progress)
                     log.truncate(progress.step)
                     if progress.rollbacks >= config.max_rollbacks:
                         save_checkpoint()
                         save_model()
-                        raise TrainingDiverged(_diverged_message(step, loss.item(), progress, run_dir))
+                        raise TrainingDiverged(_diverged_message(step, value, progress, run_dir))
                     progress.rollbacks += 1
                     progress.lr_scale /= 2
                     bar.reset(total=config.steps)
                     bar.update(progress.step)
                     _notice(
-                        f"the loss became {loss.item()} at step {step}; rolled back to step {progress.step} "
+                        f"{what} at step {step}; rolled back to step {progress.step} "
                         f"with the learning rate halved ({progress.rollbacks} of {config.max_rollbacks} rollbacks)"
                     )
                     continue
-                if pending is not None:
-                    finite = pending
+                if pending is not None and progress.watch.good():
+                    good = pending
                 loss.backward()
                 optimizer.step()
                 progress.step = step
-                row = {"step": step, "loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
+                row = {"step": step, "loss": value, **{k: v.item() for k, v in terms.items()}}
                 if live_metrics is not None:
                     row.update(live_metrics(row))
                 row["lr"] = lr
@@ -371,9 +388,47 @@ class _Progress:
     rollbacks: int = 0
     lr_scale: float = 1.0
     history: list[dict[str, float]] = field(default_factory=list)
+    watch: _LossWatch = field(default_factory=lambda: _LossWatch())
 
-    def counters(self) -> dict[str, float]:
-        return {"seconds": self.seconds, "rollbacks": self.rollbacks, "lr_scale": self.lr_scale}
+    def counters(self) -> dict[str, Any]:
+        return {
+            "seconds": self.seconds,
+            "rollbacks": self.rollbacks,
+            "lr_scale": self.lr_scale,
+            "loss_watch": asdict(self.watch),
+        }
+
+
+@dataclass
+class _LossWatch:
+    """The smoothed loss of a run, to tell a blow-up from noise.
+
+    `level` is an exponential moving average of log10(loss) (weight LOSS_SMOOTHING per step),
+    `lowest` the lowest level it reached and `start` the first. The run has blown up when the
+    level stands BLOWUP_DECADES above the lowest and not BLOWUP_DECADES below the start (a fit
+    that has converged to float noise may wander by decades down there). A state is good (worth
+    rolling back to) while its loss is within a decade of the lowest.
+    """
+
+    level: float | None = None
+    lowest: float | None = None
+    start: float | None = None
+
+    def update(self, loss: float) -> None:
+        x = math.log10(max(loss, 1e-30))
+        if self.level is None or self.lowest is None or self.start is None:
+            self.level = self.lowest = self.start = x
+            return
+        self.level += LOSS_SMOOTHING * (x - self.level)
+        self.lowest = min(self.lowest, self.level)
+
+    def blown_up(self) -> bool:
+        if self.level is None or self.lowest is None or self.start is None:
+            return False
+        return self.level > self.lowest + BLOWUP_DECADES and self.level > self.start - BLOWUP_DECADES
+
+    def good(self) -> bool:
+        return self.level is None or self.lowest is None or self.level <= self.lowest + 1
 
 
 @dataclass
@@ -384,16 +439,20 @@ class _Snapshot:
     optimizer: dict[str, Any]
     step: int
     seconds: float
+    watch: _LossWatch
 
     @classmethod
     def of(cls, field_: torch.nn.Module, optimizer: torch.optim.Optimizer, progress: _Progress) -> _Snapshot:
         state = {k: v.detach().clone() for k, v in field_.state_dict().items()}
-        return cls(state, copy.deepcopy(optimizer.state_dict()), progress.step, progress.seconds)
+        return cls(
+            state, copy.deepcopy(optimizer.state_dict()), progress.step, progress.seconds, replace(progress.watch)
+        )
 
     def restore(self, field_: torch.nn.Module, optimizer: torch.optim.Optimizer, progress: _Progress) -> None:
         field_.load_state_dict(self.field)
         optimizer.load_state_dict(copy.deepcopy(self.optimizer))
         progress.step = self.step
+        progress.watch = replace(self.watch)
 
 
 class _MetricsLog:
@@ -482,7 +541,7 @@ def _notice(message: str) -> None:
 
 def _diverged_message(step: int, loss: float, progress: _Progress, run_dir: Path | None) -> str:
     kept = (
-        f"; the last finite state (step {progress.step}) is saved in {run_dir} (model and checkpoint)"
+        f"; the last good state (step {progress.step}) is saved in {run_dir} (model and checkpoint)"
         if run_dir is not None
         else ""
     )
@@ -513,6 +572,7 @@ def _restore(
         rollbacks=int(state.extra.get("rollbacks", 0)),
         lr_scale=float(state.extra.get("lr_scale", 1.0)),
         history=[row for row in rows if row["step"] <= state.step],
+        watch=_LossWatch(**state.extra.get("loss_watch", {})),
     )
     _notice(f"resuming {run_dir} at step {state.step} of {config.steps}")
     return progress
