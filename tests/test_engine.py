@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -68,6 +69,19 @@ def test_workers_apply_to_collections_and_say_what_to_install(tmp_path, capsys, 
     )
     assert code == 2 and "sirenkit[ray]" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_a_ray_address_that_does_not_answer_is_one_line_and_exit_2(tmp_path, capsys):
+    pytest.importorskip("ray")
+    source = _images(tmp_path / "in", 1)[0]
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # free once closed: nothing listens there
+    args = ["fit", "image", str(source.parent), "--out", str(tmp_path / "run"), "--ray-address", f"127.0.0.1:{port}"]
+    begin = time.monotonic()
+    code, err = run_cli(args, capsys)
+    assert code == 2 and f"no Ray cluster answers at 127.0.0.1:{port}" in err and len(err.strip().splitlines()) == 1
+    assert time.monotonic() - begin < 30 and not (tmp_path / "run").exists()
 
 
 def _task_pids() -> list[int]:

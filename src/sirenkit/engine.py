@@ -11,6 +11,7 @@ Ray is an optional extra: `pip install 'sirenkit[ray]'`.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -21,6 +22,8 @@ Result = TypeVar("Result")
 
 RETRIES = 3
 """Runs of a task after its worker died, beyond the first (Ray's `max_retries`)."""
+ANSWER_SECONDS = 5.0
+"""How long a cluster's address may take to accept a connection before it counts as silent."""
 
 
 def shards(
@@ -36,7 +39,7 @@ def shards(
         for item in items:
             yield function(item)
         return
-    ray = require_ray(workers)
+    ray = require_ray(workers, address)
     started = not ray.is_initialized()
     if started:
         _start(ray, workers, address)
@@ -57,15 +60,32 @@ def run_shard(function: Callable[[Item], Result], item: Item) -> Result:
     return function(item)
 
 
-def require_ray(workers: int | None = None):
-    """The `ray` module, after checking `workers`; InputError saying what to install without it."""
+def require_ray(workers: int | None = None, address: str | None = None):
+    """The `ray` module, after checking `workers` and that `address` answers (`check_address`);
+    InputError saying what to install without it."""
     if workers is not None and workers < 1:
         raise InputError(f"workers must be at least 1, got {workers}")
     try:
         import ray
     except ImportError:
         raise InputError("--workers and --ray-address need Ray: pip install 'sirenkit[ray]'") from None
+    if address is not None:
+        check_address(address)
     return ray
+
+
+def check_address(address: str, seconds: float = ANSWER_SECONDS) -> None:
+    """InputError unless something accepts a connection at the Ray address `address`
+    ("HOST:PORT" or "ray://HOST:PORT"; "auto" and other forms are left to Ray) within `seconds`.
+    Ray itself retries a silent address for minutes before it gives up."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise InputError(f"no Ray cluster answers at {address} ({reason}); start one with `ray start --head`") from None
 
 
 def _start(ray, workers: int | None, address: str | None) -> None:

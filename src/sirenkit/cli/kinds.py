@@ -135,7 +135,7 @@ def run_fit_command(command: KindCommand, args: argparse.Namespace) -> None:
     if tiles:
         tiling = command.tiling
         if args.workers is not None or args.ray_address is not None:
-            require_ray(args.workers)
+            require_ray(args.workers, args.ray_address)
         resumes_from = str(tile_group_folder(Path(), 0) / CHECKPOINT_NAME)
 
         def recipe(settings: dict[str, Any]) -> Any:
@@ -178,7 +178,7 @@ def run_collection_command(command: KindCommand, args: argparse.Namespace) -> No
     batch = None if args.batch == 0 else args.batch
     command.kind(args)  # the kind's own checks of the options (sdf refuses --batch 0), before any work
     if args.workers is not None or args.ray_address is not None:
-        require_ray(args.workers)
+        require_ray(args.workers, args.ray_address)
 
     def member_args(source: Path) -> argparse.Namespace:
         return argparse.Namespace(**{**vars(args), "path": source})

@@ -200,7 +200,7 @@ def fit_collection(
         raise InputError(f"group-size must be at least 1, got {group_size}")
     check_batch(batch)
     if workers is not None or ray_address is not None:
-        require_ray(workers)
+        require_ray(workers, ray_address)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = run_dir / MANIFEST_NAME

@@ -74,7 +74,7 @@ def fit_tiles(
         raise InputError(f"group-size must be at least 1, got {group_size}")
     check_batch(batch)
     if workers is not None or ray_address is not None:
-        require_ray(workers)
+        require_ray(workers, ray_address)
     try:
         tile_shape, starts = tile_grid(shape, tile, overlap)
     except ValueError as error:
