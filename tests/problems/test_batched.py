@@ -46,6 +46,12 @@ def test_the_batched_loss_is_the_sum_of_each_members_own_loss_and_leaves_the_sam
         ]
     fields = _fields(config)
     batched = BatchedProblem(problems)
+    # point sets of one size are drawn once for all members; other domains member by member
+    assert [points is not None for points in batched.stacked_points] == {
+        "fitting": [True],
+        "poisson": [False, True],
+        "sdf": [False, False],  # surfaces of 200 and 300 points, and a box
+    }[case]
     together = generator(3)
     terms = batched.losses(stack_fields(fields), together)
     for k, (problem, field) in enumerate(zip(problems, fields)):

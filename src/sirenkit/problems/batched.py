@@ -3,7 +3,9 @@
 Member k's constraints draw their points exactly as they would in a fit of its own: before each
 sample group is drawn the sampler's state is saved, and every member draws from that same state,
 so member k sees the points a lone fit with the same seed would (the sampler then stands where a
-lone fit's would). The batches are stacked to (K, n, d), the batched field is evaluated once, and
+lone fit's would). Members whose samples come from point sets of one size draw the same rows
+from that state (`PointSet.indices`), so those rows are drawn once and gathered from the stacked
+point sets. The batches are stacked to (K, n, d), the batched field is evaluated once, and
 each constraint's loss is the sum over members of member k's own loss, so the gradient in field
 k's parameters is that of its own problem (`fields.batched` states why this makes K fits equal
 to one batched fit).
@@ -18,6 +20,7 @@ from torch import Tensor
 
 from sirenkit.calculus import Compiler
 from sirenkit.problems.base import Batch, Constraint, Problem, draw, evaluate, union_of_needs
+from sirenkit.problems.domains import PointSet
 
 
 class BatchedProblem:
@@ -44,6 +47,11 @@ class BatchedProblem:
         """Per constraint name, each member's weight."""
         self.groups = [problem.sample_groups() for problem in self.problems]
         """Each member's sample groups, fixed with its constraints (not rebuilt each step)."""
+        self.stacked_points = [
+            _stacked_points([groups[index][0].domain for groups in self.groups]) for index in range(len(self.groups[0]))
+        ]
+        """Per sample group, the members' point sets stacked to (K, N, ...) when they are point sets
+        of one size (`PointSet.indices`: one draw serves them all), else None."""
         self.member_terms: dict[str, Tensor] = {}
 
     @property
@@ -66,14 +74,23 @@ class BatchedProblem:
         """Per constraint name, Σₖ loss of member k (a scalar); `field_` is a `BatchedField` of K fields."""
         out: dict[str, Tensor] = {}
         for index, members in enumerate(self.groups[0]):
-            state = generator.get_state()
-            batches = []
-            for member_groups in self.groups:
-                generator.set_state(state)
-                batches.append(draw(member_groups[index][0], generator, device))
-            ev = evaluate(
-                field_, stack_batches(batches), union_of_needs(members), self.problems[0].derivative_method, compiler
-            )
+            points = self.stacked_points[index]
+            if points is not None:  # every member's rows are the same draw: take them once
+                rows = self.groups[0][index][0].domain.indices(members[0].points, generator)
+                batch = (
+                    points
+                    if rows is None
+                    else Batch(points.x[:, rows], {k: v[:, rows] for k, v in points.data.items()})
+                )
+                batch = Batch(batch.x.to(device), {k: v.to(device) for k, v in batch.data.items()})
+            else:
+                state = generator.get_state()
+                batches = []
+                for member_groups in self.groups:
+                    generator.set_state(state)
+                    batches.append(draw(member_groups[index][0], generator, device))
+                batch = stack_batches(batches)
+            ev = evaluate(field_, batch, union_of_needs(members), self.problems[0].derivative_method, compiler)
             for c in members:
                 measured = c.measure(ev).reshape(self.count, -1).mean(dim=1)
                 per_member = measured * measured.new_tensor(self.weights[c.name])
@@ -96,6 +113,17 @@ def stack_batches(batches: Sequence[Batch]) -> Batch:
         torch.stack([batch.x for batch in batches]),
         {name: torch.stack([batch.data[name] for batch in batches]) for name in batches[0].data},
     )
+
+
+def _stacked_points(domains: Sequence[object]) -> Batch | None:
+    """The domains' points and data stacked along a leading K axis, when every one is a
+    `PointSet` with the same numbers of rows and the same data; else None."""
+    if not all(isinstance(domain, PointSet) for domain in domains):
+        return None
+    try:
+        return stack_batches([Batch(domain.x, dict(domain.data)) for domain in domains])
+    except (ValueError, RuntimeError):  # other sizes or other data: each member draws alone
+        return None
 
 
 def _layout(problem: Problem) -> list[list[tuple]]:

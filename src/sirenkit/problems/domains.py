@@ -32,11 +32,19 @@ class PointSet:
                 raise ValueError(f"data {name!r} has {value.shape[0]} rows for {self.x.shape[0]} points")
 
     def sample(self, n: int | None, generator: torch.Generator) -> Batch:
+        index = self.indices(n, generator)
+        if index is None:
+            return Batch(self.x, dict(self.data))
+        return Batch(self.x[index], {k: v[index] for k, v in self.data.items()})
+
+    def indices(self, n: int | None, generator: torch.Generator) -> Tensor | None:
+        """The rows `sample` takes: n drawn with replacement, or None for every row in order.
+        They depend on N, n and the generator only, so point sets of one size that draw from one
+        generator state draw the same rows (`problems.batched` draws once for all of them)."""
         count = self.x.shape[0]
         if n is None or n >= count:
-            return Batch(self.x, dict(self.data))
-        index = torch.randint(count, (n,), generator=generator).to(self.x.device)
-        return Batch(self.x[index], {k: v[index] for k, v in self.data.items()})
+            return None
+        return torch.randint(count, (n,), generator=generator).to(self.x.device)
 
 
 @dataclass
