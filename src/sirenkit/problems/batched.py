@@ -77,12 +77,9 @@ class BatchedProblem:
             points = self.stacked_points[index]
             if points is not None:  # every member's rows are the same draw: take them once
                 rows = self.groups[0][index][0].domain.indices(members[0].points, generator)
-                batch = (
-                    points
-                    if rows is None
-                    else Batch(points.x[:, rows], {k: v[:, rows] for k, v in points.data.items()})
+                batch = Batch(
+                    _rows(points.x, rows).to(device), {k: _rows(v, rows).to(device) for k, v in points.data.items()}
                 )
-                batch = Batch(batch.x.to(device), {k: v.to(device) for k, v in batch.data.items()})
             else:
                 state = generator.get_state()
                 batches = []
@@ -113,6 +110,11 @@ def stack_batches(batches: Sequence[Batch]) -> Batch:
         torch.stack([batch.x for batch in batches]),
         {name: torch.stack([batch.data[name] for batch in batches]) for name in batches[0].data},
     )
+
+
+def _rows(stacked: Tensor, rows: Tensor | None) -> Tensor:
+    """Rows `rows` (None: all) of every member of a (K, N, ...) stack: (K, n, ...)."""
+    return stacked if rows is None else stacked.index_select(1, rows)
 
 
 def _stacked_points(domains: Sequence[object]) -> Batch | None:
