@@ -1,11 +1,11 @@
 """Collections: many small images fitted as batched fields against one at a time, side by side.
 
-    python benchmarks/collection_fit.py [--crops 512] [--loop-crops 64] [--steps 500] [--batch 0] [--precision auto]
+    python benchmarks/collection_fit.py [--crops 512] [--loop-crops 64] [--steps 1000] [--batch 128] [--precision auto]
                                         [--workers N] [--device cpu]
 
 RGB 32×32 crops cut on a regular grid from the Kodak images in ../shared/data/images/kodak, each
 fitted by a SIREN of width 32 with 2 hidden layers (`FieldConfig(width=32, depth=2)`) for --steps
-Adam steps on every pixel (or --batch random pixels a step), lr 1e-3 with cosine decay
+Adam steps of --batch random pixels (0: every pixel), lr 1e-3 with cosine decay
 (`IMAGE_FIT`'s schedule), seed 0, three ways in this one process:
 (1) batched: `sirenkit fit image FOLDER`'s path (`recipes.collection.fit_collection`, groups of 256)
     on the --crops crops saved as PNG files, timed from the call to the last file written (each
@@ -145,11 +145,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crops", type=int, default=512, help="crops fitted batched (default: 512)")
     parser.add_argument("--loop-crops", type=int, default=64, help="crops fitted one at a time, each way (default: 64)")
-    parser.add_argument("--steps", type=int, default=500, help="steps per crop (default: 500)")
+    parser.add_argument("--steps", type=int, default=1000, help="steps per crop (default: 1000)")
     parser.add_argument(
         "--precision", default="auto", choices=("auto", "fp32", "bf16"), help="sirenkit's (default: auto)"
     )
-    parser.add_argument("--batch", type=int, default=0, help="random pixels per step, 0 for all (default: 0)")
+    parser.add_argument("--batch", type=int, default=128, help="random pixels per step, 0 for all (default: 128)")
     parser.add_argument("--skip-siren-pytorch", action="store_true", help="leave out way (3)")
     parser.add_argument("--workers", type=int, help="also fit the crops batched as Ray tasks on this many CPUs")
     parser.add_argument("--device", default="cpu", help="where every way runs: cpu or cuda (default: cpu)")
