@@ -34,6 +34,19 @@ def test_box_samples_uniformly_inside():
         box.sample(None, generator())
 
 
+def test_a_box_takes_plain_numbers_in_its_own_units_and_refuses_bad_bounds():
+    box, boundary = Box([0, -1], [2, 1]), BoxBoundary([0.0, 0.0], [1.0, 4.0])
+    assert box.low.dtype == torch.float32 and torch.equal(box.high, torch.tensor([2.0, 1.0]))
+    x = box.sample(1000, generator()).x
+    assert bool(((x >= box.low) & (x <= box.high)).all()) and float(x[:, 0].max()) > 1.9
+    assert float(boundary.sample(1000, generator()).x[:, 1].max()) == pytest.approx(4.0)
+    for low, high in (([0, 0], [1]), ([1, 0], [0, 1]), ([0, "a"], [1, 1]), (0.0, 1.0)):
+        with pytest.raises(ValueError, match="box"):
+            Box(low, high)
+    with pytest.raises(ValueError, match="low < high"):
+        BoxBoundary([0, 0], [0, 1])
+
+
 def test_box_boundary_points_lie_on_the_faces_in_proportion_to_their_area():
     boundary = BoxBoundary(torch.tensor([0.0, 0.0]), torch.tensor([2.0, 1.0]))
     x = boundary.sample(30000, generator()).x

@@ -3,6 +3,7 @@ data sampled on or between its nodes, the uniform distribution in a box and on i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -47,16 +48,29 @@ class PointSet:
         return torch.randint(count, (n,), generator=generator).to(self.x.device)
 
 
+def box_bounds(low: Tensor | Sequence[float], high: Tensor | Sequence[float]) -> tuple[Tensor, Tensor]:
+    """`low` and `high` of a box as 1-D tensors: plain numbers become float32 (on `low`'s device
+    when it is a tensor); ValueError unless they have one length and low < high on every axis."""
+    try:
+        low = low if isinstance(low, Tensor) else torch.as_tensor(low, dtype=torch.float32)
+        high = high if isinstance(high, Tensor) else torch.as_tensor(high, dtype=low.dtype, device=low.device)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"a box's bounds must be numbers, got low={low!r}, high={high!r} ({error})") from None
+    if low.shape != high.shape or low.dim() != 1 or not bool((high > low).all()):
+        raise ValueError(f"a box needs 1-D low < high of the same length, got low={low.tolist()}, high={high.tolist()}")
+    return low, high
+
+
 @dataclass
 class Box:
-    """The axis-aligned box [low, high] ⊂ R^d, sampled uniformly; it carries no data."""
+    """The axis-aligned box [low, high] ⊂ R^d, sampled uniformly; it carries no data. The bounds
+    are tensors or plain numbers (`Box([0, 0], [1, 2])`), in the problem's own units."""
 
     low: Tensor
     high: Tensor
 
     def __post_init__(self) -> None:
-        if self.low.shape != self.high.shape or self.low.dim() != 1 or not bool((self.high > self.low).all()):
-            raise ValueError("a box needs 1-D low < high of the same length")
+        self.low, self.high = box_bounds(self.low, self.high)
 
     @classmethod
     def cube(cls, dim: int, half: float = 1.0, device: torch.device | str | None = None) -> Box:
@@ -82,7 +96,7 @@ class BoxBoundary:
     high: Tensor
 
     def __post_init__(self) -> None:
-        Box(self.low, self.high)  # same validation as the box it bounds
+        self.low, self.high = box_bounds(self.low, self.high)
 
     @classmethod
     def cube(cls, dim: int, half: float = 1.0, device: torch.device | str | None = None) -> BoxBoundary:
