@@ -80,3 +80,17 @@ def test_example_poisson_2d_solves_its_equation_and_checks_itself(capsys):
     assert example.main(["--steps", "120"]) == 0
     assert "relative L2 error" in capsys.readouterr().out
     assert example.main(["--steps", "3"]) == 1  # too few steps: the check fails and says so
+
+
+def test_a_residual_that_reads_a_derivative_it_does_not_list_is_named_with_the_need_to_add():
+    box = Box([-1, -1], [1, 1])
+    pde = Constraint("pde", box, lambda ev: ev.laplacian - 2, needs=frozenset({"laplacian"}), points=16)
+    sloppy = Constraint("edge", box, lambda ev: ev.laplacian - ev.value, points=16)  # needs left at {"value"}
+    problem = Problem([pde, sloppy])  # one sample group: the Laplacian is computed for both
+    with pytest.raises(ValueError, match=r"constraint 'edge' reads the laplacian .* add 'laplacian' to its needs"):
+        problem.losses(Quadratic(), generator())
+    fixed = Constraint(
+        "edge", box, lambda ev: ev.laplacian - ev.value, needs=frozenset({"value", "laplacian"}), points=16
+    )
+    losses = Problem([pde, fixed]).losses(Quadratic(), generator())
+    assert losses["pde"].item() == pytest.approx(0.0, abs=1e-8)

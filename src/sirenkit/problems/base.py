@@ -8,7 +8,7 @@ the constraint's residual is reduced by its norm and scaled by its weight into o
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 import torch
@@ -38,11 +38,18 @@ class Domain(Protocol):
 
 @dataclass
 class Evaluation:
-    """The field at a batch: value (n, c), gradient (n, c, d), Laplacian (n, c), data, and x."""
+    """The field at a batch: value (n, c), gradient (n, c, d), Laplacian (n, c), data, and x.
+
+    A constraint's residual reads it through `Constraint.measure`, which sets `needs` and `reader`:
+    reading a derivative the constraint does not list in its needs is then a ValueError naming
+    the constraint and the missing need, even when another constraint's needs had it computed.
+    """
 
     x: Tensor
     jet: Jet
     data: dict[str, Tensor]
+    needs: frozenset[Need] | None = None
+    reader: str = ""
 
     @property
     def value(self) -> Tensor:
@@ -50,11 +57,19 @@ class Evaluation:
 
     @property
     def gradient(self) -> Tensor:
-        return self.jet.required("gradient")
+        return self._derivative("gradient")
 
     @property
     def laplacian(self) -> Tensor:
-        return self.jet.required("laplacian")
+        return self._derivative("laplacian")
+
+    def _derivative(self, need: Need) -> Tensor:
+        if self.needs is not None and need not in self.needs:
+            raise ValueError(
+                f"constraint {self.reader!r} reads the {need} of the field but its needs are {sorted(self.needs)}; "
+                f"add {need!r} to its needs"
+            )
+        return self.jet.required(need)
 
 
 Residual = Callable[[Evaluation], Tensor]
@@ -78,7 +93,7 @@ class Constraint:
 
     def measure(self, ev: Evaluation) -> Tensor:
         """norm(residual) at each point, in the residual's shape (the penalty before its weight)."""
-        r = self.residual(ev)
+        r = self.residual(replace(ev, needs=self.needs, reader=self.name))
         return r.square() if self.norm == "l2" else r.abs()
 
     def penalty(self, ev: Evaluation) -> Tensor:
