@@ -199,12 +199,10 @@ def freed_memory_retained(enabled: bool = True) -> Iterator[bool]:
     PyTorch's CPU allocator returns every activation buffer to malloc after each step; above
     glibc's mmap threshold each one is unmapped and faulted in again the next step.
     """
-    libc = None
-    if enabled:
-        try:
-            libc = ctypes.CDLL("libc.so.6")
-        except OSError:
-            libc = None
+    try:
+        libc = ctypes.CDLL("libc.so.6") if enabled else None
+    except OSError:
+        libc = None
     retained = libc is not None and bool(
         libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(M_TRIM_THRESHOLD, (1 << 31) - 1)
     )
@@ -416,7 +414,7 @@ class _LossWatch:
 
     def update(self, loss: float) -> None:
         x = math.log10(max(loss, 1e-30))
-        if self.level is None or self.lowest is None or self.start is None:
+        if self.level is None or self.lowest is None:  # the first loss sets all three
             self.level = self.lowest = self.start = x
             return
         self.level += LOSS_SMOOTHING * (x - self.level)

@@ -113,7 +113,6 @@ def add_fit_command(fit_kinds: argparse._SubParsersAction, command: KindCommand)
 def run_fit_command(command: KindCommand, args: argparse.Namespace) -> None:
     """Load the signal, fit it in `args.out` and print the outcome's headline; a collection
     (`signals.collection.is_collection`) goes to `run_collection_command`."""
-    from sirenkit.engine import require_ray
     from sirenkit.recipes.kind import fit_signal
     from sirenkit.recipes.tiles import fit_tiles, tile_group_folder
     from sirenkit.run_folder import CHECKPOINT_NAME
@@ -134,8 +133,6 @@ def run_fit_command(command: KindCommand, args: argparse.Namespace) -> None:
     batch = None if args.batch == 0 else args.batch
     if tiles:
         tiling = command.tiling
-        if args.workers is not None or args.ray_address is not None:
-            require_ray(args.workers, args.ray_address)
         resumes_from = str(tile_group_folder(Path(), 0) / CHECKPOINT_NAME)
 
         def recipe(settings: dict[str, Any]) -> Any:
@@ -167,7 +164,6 @@ def run_fit_command(command: KindCommand, args: argparse.Namespace) -> None:
 def run_collection_command(command: KindCommand, args: argparse.Namespace) -> None:
     """Fit every file of the collection `args.path` in `args.out` (`recipes.collection.fit_collection`)
     and print the outcome's headline; the kind's options apply to every member."""
-    from sirenkit.engine import require_ray
     from sirenkit.recipes.collection import MANIFEST_NAME, fit_collection
     from sirenkit.signals.collection import check_one_kind, collection_sources
 
@@ -177,8 +173,6 @@ def run_collection_command(command: KindCommand, args: argparse.Namespace) -> No
     check_one_kind(sources, command.name)
     batch = None if args.batch == 0 else args.batch
     command.kind(args)  # the kind's own checks of the options (sdf refuses --batch 0), before any work
-    if args.workers is not None or args.ray_address is not None:
-        require_ray(args.workers, args.ray_address)
 
     def member_args(source: Path) -> argparse.Namespace:
         return argparse.Namespace(**{**vars(args), "path": source})

@@ -134,6 +134,7 @@ class TiledField(nn.Module):
         tile. C is the most tiles one point can lie in (2^d when the overlap is under half a tile)."""
         tiles = torch.zeros(p.shape[0], 1, dtype=torch.long, device=p.device)
         weight = p.new_ones(p.shape[0], 1)
+        ramp = float(self.overlap - 1)
         for axis, (starts, size, n) in enumerate(zip(self.axis_starts, self.tile_shape, self.shape)):
             starts = starts.to(p)
             first = torch.searchsorted(starts, (p[:, axis] - (size - 1)).contiguous())  # first start ≥ p − (t − 1)
@@ -143,7 +144,6 @@ class TiledField(nn.Module):
             start = starts[index]
             a = p[:, axis, None] - start  # position inside the tile along this axis
             valid &= a >= 0
-            ramp = float(self.overlap - 1)
             rise = torch.where(start > 0, _smootherstep(a / ramp), torch.ones_like(a))  # not on the border
             fall = torch.where(start + size < n, _smootherstep((size - 1 - a) / ramp), torch.ones_like(a))
             tiles = (tiles[:, :, None] * len(starts) + index[:, None, :]).flatten(1)  # row-major tile numbers

@@ -30,8 +30,9 @@ class BatchedProblem:
     sharing of samples) and draw batches of the same size, which signals of one kind and one
     shape do; weights may differ (member k's loss carries its own). A residual must read what
     differs between members from the batch's data, not from values it closes over: it is
-    evaluated once, member 0's, on the stacked batch. `losses` returns, per constraint, the sum of the K members' losses; `member_terms`
-    holds the last step's loss of each member, (K,) per constraint name, detached.
+    evaluated once, member 0's, on the stacked batch. `losses` returns, per constraint, the sum
+    of the K members' losses; `member_terms` holds the last step's loss of each member, (K,) per
+    constraint name, detached.
     """
 
     def __init__(self, problems: Sequence[Problem]) -> None:
@@ -76,7 +77,7 @@ class BatchedProblem:
         for index, members in enumerate(self.groups[0]):
             points = self.stacked_points[index]
             if points is not None:  # every member's rows are the same draw: take them once
-                rows = self.groups[0][index][0].domain.indices(members[0].points, generator)
+                rows = members[0].domain.indices(members[0].points, generator)
                 batch = Batch(
                     _rows(points.x, rows).to(device), {k: _rows(v, rows).to(device) for k, v in points.data.items()}
                 )

@@ -189,7 +189,8 @@ def fit_collection(
     """Fit every source as the kind `kind_of(source)` says, in groups of batched fields.
 
     `load(source)` reads one signal (InputError or OSError: the source becomes an error row and
-    the rest go on; InputError, before anything is written, when no source can be fitted). `batch`, `device`, `quiet` are as in `recipes.kind.fit_signal`; `identity`
+    the rest go on; InputError, before anything is written, when no source can be fitted).
+    `batch`, `device`, `quiet` are as in `recipes.kind.fit_signal`; `identity`
     (the settings, as `fit.fit` checks them on a resume) is extended per group by its members'
     hashes. `resume` continues the manifest in `run_dir` (see the module docstring). Groups run
     one after another in this process, or with `workers` / `ray_address` as Ray tasks

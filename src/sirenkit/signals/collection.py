@@ -63,7 +63,7 @@ def check_one_kind(sources: Sequence[Path], kind: str) -> None:
     own = KIND_SUFFIXES.get(kind, ())
     for other, suffixes in KIND_SUFFIXES.items():
         strays = [s for s in sources if s.suffix.lower() in suffixes and s.suffix.lower() not in own]
-        if other != kind and strays:
+        if strays:  # never the kind's own: its suffixes are left out
             shown = ", ".join(str(s) for s in strays[:3]) + (", ..." if len(strays) > 3 else "")
             raise InputError(
                 f"the collection mixes kinds: {len(strays)} {other} file(s) ({shown}) among {kind} signals; "
