@@ -176,3 +176,125 @@ def test_memory_kept_for_reuse_during_a_fit_is_handed_back_after_it():
         del buffer
         kept = _resident_bytes()
     assert _resident_bytes() < kept - block // 2
+
+
+def _poisson_fit(run_dir=None, on_step=None, resume=False, collocation=None, **config):
+    """A small 1-D Poisson solve (`problems.pde.poisson`) with its exact solution as the reference."""
+    from sirenkit.problems.pde import PDEOptions, poisson
+
+    pde = poisson(options=PDEOptions(points=64, collocation=collocation))
+    pde.problem.reference = pde.reference(200, every=10)
+    field_config = FieldConfig(in_dim=1, out_dim=1, width=16, depth=1, omega0=8.0)
+    representation = Representation(build_field(field_config, seed=0), field_config, {"kind": "test"})
+    settings = {"steps": 60, "lr": 3e-3, "schedule": "cosine", "precision": "fp32", "checkpoint_every": 5, **config}
+    return fit(
+        representation, pde.problem, FitConfig(**settings), run_dir=run_dir, on_step=on_step, resume=resume, quiet=True
+    )
+
+
+def test_lbfgs_takes_the_last_share_of_the_run_and_lowers_the_loss_further():
+    from sirenkit.fit import LBFGS_LR
+
+    result = _poisson_fit(lbfgs=0.25, collocation=64)
+    rates = [row["lr"] for row in result.history]
+    assert rates[:45] == [r for r in rates[:45] if r != LBFGS_LR] and rates[45:] == [LBFGS_LR] * 15
+    assert rates[44] == pytest.approx(3e-3 * 0.05)  # Adam's cosine ends where L-BFGS begins
+    switch, end = result.history[44]["loss"], result.history[-1]["loss"]
+    assert end < switch / 3
+    adam_only = _poisson_fit(collocation=64)
+    assert end < adam_only.history[-1]["loss"]
+    with pytest.raises(InputError, match="lbfgs must be in"):
+        FitConfig(lbfgs=1.0)
+
+
+def test_the_error_against_the_reference_is_logged_every_so_many_steps_and_at_the_last():
+    result = _poisson_fit(steps=35)
+    logged = [(row["step"], row["l2_error"]) for row in result.history if "l2_error" in row]
+    assert [step for step, _ in logged] == [10, 20, 30, 35]
+    assert logged[-1][1] < logged[0][1]
+
+
+@pytest.mark.parametrize("kill_at", [43, 52])
+def test_a_run_killed_before_or_after_lbfgs_begins_resumes_to_the_same_weights(tmp_path, kill_at):
+    whole = _poisson_fit(lbfgs=0.25)
+
+    def kill(step, _representation):
+        if step == kill_at:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _poisson_fit(tmp_path, on_step=kill, lbfgs=0.25)
+    assert load_train_state(tmp_path / CHECKPOINT_NAME).extra["phase"] == ("adam" if kill_at < 45 else "lbfgs")
+    resumed = _poisson_fit(tmp_path, resume=True, lbfgs=0.25)
+    for a, b in zip(
+        whole.representation.field.state_dict().values(), resumed.representation.field.state_dict().values()
+    ):
+        assert torch.equal(a, b)
+
+
+def test_learning_rate_annealing_weighs_each_term_by_the_first_terms_largest_gradient_over_its_mean():
+    from sirenkit.fit import BALANCE_SMOOTHING, balanced_weights
+
+    field_ = build_field(FieldConfig(in_dim=1, out_dim=1, width=8, depth=1), seed=0)
+    x = torch.linspace(-1, 1, 32)[:, None]
+    terms = {"equation": field_(x).square().mean(), "boundary": 1e-3 * (field_(x[:1]) - 1).square().mean()}
+    grads = {
+        name: torch.cat(
+            [g.reshape(-1) for g in torch.autograd.grad(term, list(field_.parameters()), retain_graph=True)]
+        )
+        for name, term in terms.items()
+    }
+    estimate = float(grads["equation"].abs().max() / grads["boundary"].abs().mean())
+    weights = balanced_weights(terms, field_, {})
+    assert list(weights) == ["boundary"] and estimate > 100
+    assert weights["boundary"] == pytest.approx((1 - BALANCE_SMOOTHING) + BALANCE_SMOOTHING * estimate)
+    again = balanced_weights(terms, field_, weights)
+    assert again["boundary"] == pytest.approx(
+        (1 - BALANCE_SMOOTHING) * weights["boundary"] + BALANCE_SMOOTHING * estimate
+    )
+
+
+def test_a_balanced_fit_logs_its_weights_and_resumes_to_the_same_weights(tmp_path):
+    whole = _poisson_fit(balance="gradients", balance_every=5)
+    logged = [row["weight_boundary"] for row in whole.history]
+    assert len(set(logged[:5])) == 1 and logged[5] != logged[4]
+
+    def kill(step, _representation):
+        if step == 33:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _poisson_fit(tmp_path, on_step=kill, balance="gradients", balance_every=5)
+    resumed = _poisson_fit(tmp_path, resume=True, balance="gradients", balance_every=5)
+    for a, b in zip(
+        whole.representation.field.state_dict().values(), resumed.representation.field.state_dict().values()
+    ):
+        assert torch.equal(a, b)
+
+
+def test_a_refined_run_keeps_its_grown_collocation_set_across_a_resume(tmp_path):
+    from sirenkit.problems.pde import PDEOptions, poisson
+
+    def refined_fit(run_dir=None, on_step=None, resume=False):
+        pde = poisson(options=PDEOptions(collocation=32, refine_every=10))
+        field_config = FieldConfig(in_dim=1, out_dim=1, width=16, depth=1, omega0=8.0)
+        representation = Representation(build_field(field_config, seed=0), field_config, {"kind": "test"})
+        config = FitConfig(steps=40, lr=3e-3, precision="fp32", checkpoint_every=5)
+        result = fit(representation, pde.problem, config, run_dir=run_dir, on_step=on_step, resume=resume, quiet=True)
+        return result, pde.problem.constraints[0].domain.x
+
+    whole, points = refined_fit()
+    assert points.shape == (32 + 4 * 2, 1)  # four refinements of 32 // 16 points
+
+    def kill(step, _representation):
+        if step == 27:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        refined_fit(tmp_path, on_step=kill)
+    resumed, resumed_points = refined_fit(tmp_path, resume=True)
+    torch.testing.assert_close(resumed_points, points, rtol=0, atol=0)
+    for a, b in zip(
+        whole.representation.field.state_dict().values(), resumed.representation.field.state_dict().values()
+    ):
+        assert torch.equal(a, b)

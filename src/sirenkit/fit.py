@@ -1,6 +1,8 @@
-"""The one training loop: Adam, a learning-rate schedule, fresh samples each step, a progress bar,
-metrics as JSON lines, atomic checkpoints (every so many steps and every so many seconds), exact
-and checked resume, interrupts that save, and a divergence guard that rolls back."""
+"""The one training loop: Adam (then L-BFGS, as an option), a learning-rate schedule, fresh samples
+each step, adaptive loss weights (as an option), a progress bar, metrics as JSON lines (with the
+error against a problem's reference solution), atomic checkpoints (every so many steps and every
+so many seconds), exact and checked resume, interrupts that save, and a divergence guard that
+rolls back."""
 
 from __future__ import annotations
 
@@ -58,6 +60,20 @@ class FitConfig:
     """Learning-rate schedule: constant, or cosine decay to lr_final_ratio·lr at the last step."""
     lr_final_ratio: float = 0.05
     """Cosine schedule: final learning rate as a fraction of lr."""
+    balance: Literal["none", "gradients"] = "none"
+    """Adaptive loss weights: none (the constraints' own weights), or gradients: learning-rate
+    annealing (Wang, Teng & Perdikaris 2021, "Understanding and mitigating gradient flow
+    pathologies in physics-informed neural networks", Algorithm 1). Every balance_every Adam
+    steps each loss term i after the first gets λ̂_i = max|∇θ L_1| / mean|∇θ L_i| and
+    λ_i ← (1 − α) λ_i + α λ̂_i with α = 0.9, L_1 the first constraint (a PDE's equation); the loss
+    is L_1 + Σ λ_i L_i. L-BFGS keeps the weights Adam ended with."""
+    balance_every: int = 10
+    """Adam steps between updates of the adaptive weights."""
+    lbfgs: float = 0.0
+    """Share of the run given to L-BFGS (torch.optim.LBFGS, strong-Wolfe line search) after Adam:
+    the last lbfgs·steps steps, or the last lbfgs·max-seconds of the budget, whichever comes
+    first; Adam's schedule ends where L-BFGS begins. Each L-BFGS step evaluates the loss on one
+    draw of points (the same draw throughout its line search). 0: Adam only."""
     seed: int = 0
     """Seed of the sampler (the field's initialization has its own seed)."""
     checkpoint_every: int = 500
@@ -98,6 +114,12 @@ class FitConfig:
             raise InputError(f"lr must be a positive number, got {self.lr}")
         if self.schedule not in ("constant", "cosine"):
             raise InputError(f"unknown schedule {self.schedule!r}; choose constant or cosine")
+        if self.balance not in ("none", "gradients"):
+            raise InputError(f"unknown balance {self.balance!r}; choose none or gradients")
+        if self.balance_every < 1:
+            raise InputError(f"balance-every must be at least 1, got {self.balance_every}")
+        if not 0 <= self.lbfgs < 1:
+            raise InputError(f"lbfgs must be in [0, 1), got {self.lbfgs}")
         if not 0 < self.lr_final_ratio <= 1:
             raise InputError(f"lr-final-ratio must be in (0, 1], got {self.lr_final_ratio}")
         if self.precision not in ("auto", "fp32", "bf16"):
@@ -113,12 +135,29 @@ class FitConfig:
         if self.compile not in COMPILE_MODES:
             raise InputError(f"unknown compile mode {self.compile!r}; choose one of {', '.join(COMPILE_MODES)}")
 
+    @property
+    def adam_steps(self) -> int:
+        """The steps Adam takes before L-BFGS (all of them when lbfgs is 0)."""
+        return self.steps - round(self.lbfgs * self.steps)
+
+    @property
+    def adam_seconds(self) -> float | None:
+        """The seconds of the budget Adam has before L-BFGS (None without a budget)."""
+        return None if self.max_seconds is None else (1 - self.lbfgs) * self.max_seconds
+
+    def lbfgs_begins(self, step: int, seconds: float) -> bool:
+        """Whether step `step` (1-based), begun `seconds` into the run, is L-BFGS's."""
+        if self.lbfgs == 0:
+            return False
+        return step > self.adam_steps or (self.adam_seconds is not None and seconds >= self.adam_seconds)
+
     def lr_at(self, step: int, seconds: float = 0.0) -> float:
-        """Learning rate of step `step` (1-based) begun `seconds` into the run. The cosine decays over
-        whichever budget runs out first: `steps`, or `max_seconds` of wall-clock time."""
-        progress = [(step - 1) / (self.steps - 1)] if self.steps > 1 else []
-        if self.max_seconds is not None:
-            progress.append(seconds / self.max_seconds)
+        """Adam's learning rate at step `step` (1-based) begun `seconds` into the run. The cosine
+        decays over whichever of Adam's budgets runs out first: `adam_steps`, or `adam_seconds`
+        of wall-clock time."""
+        progress = [(step - 1) / (self.adam_steps - 1)] if self.adam_steps > 1 else []
+        if self.adam_seconds is not None:
+            progress.append(seconds / self.adam_seconds)
         if self.schedule == "constant" or not progress:
             return self.lr
         t = min(1.0, max(progress))
@@ -278,20 +317,35 @@ def _fit(
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
     field_ = representation.field.to(device)
-    optimizer = torch.optim.Adam(field_.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     compiler = Compiler(config.compile)
     progress = _Progress()
     if resume:
         if run_dir is None:
             raise InputError("resume needs a run folder")
-        progress = _restore(run_dir, representation, optimizer, generator, config, identity or {})
+        progress = _restore(run_dir, representation, generator, config, identity or {})
         field_ = representation.field.to(device)
+    refinement = getattr(problem, "refinement", None)
+    for c in getattr(problem, "constraints", []):
+        if c.name in progress.refined:  # a resumed run's refined sets, as its checkpoint kept them
+            c.domain.x = torch.tensor(progress.refined[c.name], dtype=c.domain.x.dtype, device=c.domain.x.device)
+    optimizer = _optimizer(progress.phase, field_, config)
+    if progress.optimizer_state is not None:
+        optimizer.load_state_dict(progress.optimizer_state)
+        progress.optimizer_state = None
+    reference = getattr(problem, "reference", None)
+
+    def losses() -> dict[str, torch.Tensor]:
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            return problem.losses(field_, generator, device, compiler)
+
     log = _MetricsLog(run_dir / METRICS_NAME if run_dir is not None else None, progress.history)
 
     def save_checkpoint() -> None:
         if run_dir is not None:
             extra = {"fit": asdict(config), "identity": identity or {}, **progress.counters()}
+            if refinement is not None:
+                extra["refined"] = {name: x.tolist() for name, x in problem.refined_points().items()}
             save_train_state(
                 run_dir / CHECKPOINT_NAME,
                 TrainState(representation, optimizer.state_dict(), generator.get_state(), progress.step, extra),
@@ -310,18 +364,29 @@ def _fit(
         with _StopRequests() as stop:
             while progress.step < config.steps:
                 step = progress.step + 1
+                now = elapsed_before + time.perf_counter() - begin
+                if progress.phase == "adam" and config.lbfgs_begins(step, now):
+                    progress.phase = "lbfgs"
+                    optimizer = _optimizer(progress.phase, field_, config)
+                    good = _Snapshot.of(field_, optimizer, progress)
                 pending = _Snapshot.of(field_, optimizer, progress) if step - good.step > SNAPSHOT_EVERY else None
-                lr = config.lr_at(step, elapsed_before + time.perf_counter() - begin) * progress.lr_scale
+                lr = (config.lr_at(step, now) if progress.phase == "adam" else LBFGS_LR) * progress.lr_scale
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                optimizer.zero_grad(set_to_none=True)
-                with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                    terms = problem.losses(field_, generator, device, compiler)
-                loss = sum(terms.values())
+                if progress.phase == "adam":
+                    optimizer.zero_grad(set_to_none=True)
+                    terms = losses()
+                    if config.balance == "gradients" and (step - 1) % config.balance_every == 0:
+                        progress.balance = balanced_weights(terms, field_, progress.balance)
+                    loss = _weighted(terms, progress.balance)
+                else:
+                    terms = _lbfgs_step(optimizer, losses, lambda t: _weighted(t, progress.balance), generator)
+                    loss = _weighted(terms, progress.balance)
                 value = loss.item()
-                if math.isfinite(value):
-                    progress.watch.update(value)
-                if not math.isfinite(value) or progress.watch.blown_up():
+                stated = sum(terms.values()).item()  # the problem's own loss: what a blow-up is judged on
+                if math.isfinite(stated):
+                    progress.watch.update(stated)
+                if not math.isfinite(value) or not math.isfinite(stated) or progress.watch.blown_up():
                     what = (
                         f"the loss became {value}"
                         if not math.isfinite(value)
@@ -345,15 +410,21 @@ def _fit(
                     continue
                 if pending is not None and progress.watch.good():
                     good = pending
-                loss.backward()
-                optimizer.step()
+                if progress.phase == "adam":
+                    loss.backward()
+                    optimizer.step()
                 progress.step = step
+                if refinement is not None and step % refinement.every == 0:
+                    problem.refine(field_, generator, device, compiler)
                 row = {"step": step, "loss": value, **{k: v.item() for k, v in terms.items()}}
+                row.update({f"weight_{name}": weight for name, weight in progress.balance.items()})
                 if live_metrics is not None:
                     row.update(live_metrics(row))
                 row["lr"] = lr
                 row["seconds"] = progress.seconds = elapsed_before + time.perf_counter() - begin
                 last = step == config.steps or (config.max_seconds is not None and row["seconds"] >= config.max_seconds)
+                if reference is not None and (step % reference.every == 0 or last):
+                    row["l2_error"] = reference.l2_error(problem.solution(field_))
                 if step % config.log_every == 0 or last:
                     log.append(row)
                 bar.update(1)
@@ -387,6 +458,13 @@ class _Progress:
     lr_scale: float = 1.0
     history: list[dict[str, float]] = field(default_factory=list)
     watch: _LossWatch = field(default_factory=lambda: _LossWatch())
+    phase: Literal["adam", "lbfgs"] = "adam"
+    balance: dict[str, float] = field(default_factory=dict)
+    """The adaptive weights of the loss terms after the first (`FitConfig.balance`; empty: none)."""
+    optimizer_state: dict[str, Any] | None = None
+    """A resumed run's optimizer state, until the optimizer of its phase is built."""
+    refined: dict[str, list] = field(default_factory=dict)
+    """A resumed run's refined sets (`Problem.refine`), by constraint name."""
 
     def counters(self) -> dict[str, Any]:
         return {
@@ -394,6 +472,8 @@ class _Progress:
             "rollbacks": self.rollbacks,
             "lr_scale": self.lr_scale,
             "loss_watch": asdict(self.watch),
+            "phase": self.phase,
+            "balance": self.balance,
         }
 
 
@@ -438,12 +518,18 @@ class _Snapshot:
     step: int
     seconds: float
     watch: _LossWatch
+    balance: dict[str, float]
 
     @classmethod
     def of(cls, field_: torch.nn.Module, optimizer: torch.optim.Optimizer, progress: _Progress) -> _Snapshot:
         state = {k: v.detach().clone() for k, v in field_.state_dict().items()}
         return cls(
-            state, copy.deepcopy(optimizer.state_dict()), progress.step, progress.seconds, replace(progress.watch)
+            state,
+            copy.deepcopy(optimizer.state_dict()),
+            progress.step,
+            progress.seconds,
+            replace(progress.watch),
+            dict(progress.balance),
         )
 
     def restore(self, field_: torch.nn.Module, optimizer: torch.optim.Optimizer, progress: _Progress) -> None:
@@ -451,6 +537,7 @@ class _Snapshot:
         optimizer.load_state_dict(copy.deepcopy(self.optimizer))
         progress.step = self.step
         progress.watch = replace(self.watch)
+        progress.balance = dict(self.balance)
 
 
 class _MetricsLog:
@@ -530,6 +617,87 @@ class _StopRequests:
             raise KeyboardInterrupt
 
 
+LBFGS_LR = 1.0
+"""L-BFGS's step length before its line search (torch's default; halved by each rollback)."""
+LBFGS_HISTORY = 50
+"""Curvature pairs L-BFGS keeps."""
+LBFGS_LINE_SEARCH = 25
+"""Evaluations its line search may take per step (torch's default allows max_iter·5/4, which for one
+iteration a step leaves the line search none)."""
+
+
+def _optimizer(phase: str, field_: torch.nn.Module, config: FitConfig) -> torch.optim.Optimizer:
+    """Adam at the configured rate, or L-BFGS taking one iteration per step (strong-Wolfe line search)."""
+    if phase == "adam":
+        return torch.optim.Adam(field_.parameters(), lr=config.lr)
+    return torch.optim.LBFGS(
+        field_.parameters(),
+        lr=LBFGS_LR,
+        max_iter=1,
+        max_eval=1 + LBFGS_LINE_SEARCH,
+        history_size=LBFGS_HISTORY,
+        line_search_fn="strong_wolfe",
+    )
+
+
+def _lbfgs_step(
+    optimizer: torch.optim.Optimizer,
+    losses: Callable[[], dict[str, torch.Tensor]],
+    weigh: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+    generator: torch.Generator,
+) -> dict[str, torch.Tensor]:
+    """One L-BFGS step on weigh(losses()); every evaluation of its line search draws the same points
+    (the sampler is set back before each), and the sampler ends one draw further, as after an
+    Adam step. Returns the loss terms at the step's start, detached."""
+    start = generator.get_state()
+    first: dict[str, torch.Tensor] = {}
+
+    def closure() -> torch.Tensor:
+        generator.set_state(start)
+        optimizer.zero_grad(set_to_none=True)
+        terms = losses()
+        if not first:
+            first.update({name: term.detach() for name, term in terms.items()})
+        loss = weigh(terms)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return first
+
+
+def _weighted(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
+    """Σ_i λ_i · term_i, λ_i from `weights` (1 for a term it does not name)."""
+    return sum(weights.get(name, 1.0) * term for name, term in terms.items())
+
+
+BALANCE_SMOOTHING = 0.9
+"""α of learning-rate annealing: the weight of the new estimate in each update (the paper's value)."""
+
+
+def balanced_weights(
+    terms: dict[str, torch.Tensor], field_: torch.nn.Module, previous: dict[str, float]
+) -> dict[str, float]:
+    """Learning-rate annealing's update (`FitConfig.balance`): for each term after the first,
+    λ_i ← (1 − α) λ_i + α · max|∇θ term_1| / mean|∇θ term_i| (λ_i from `previous`, 1 at first; a
+    term with no gradient keeps its λ). The graph of the terms is kept for the step's backward."""
+    parameters = [p for p in field_.parameters() if p.requires_grad]
+
+    def gradient(term: torch.Tensor) -> torch.Tensor:
+        grads = torch.autograd.grad(term, parameters, retain_graph=True, allow_unused=True)
+        return torch.cat([g.reshape(-1).abs() for g in grads if g is not None])
+
+    names = list(terms)
+    largest = float(gradient(terms[names[0]]).max())
+    weights = {}
+    for name in names[1:]:
+        mean = float(gradient(terms[name]).mean())
+        before = previous.get(name, 1.0)
+        estimate = largest / mean if mean > 0 and math.isfinite(largest / mean) else before
+        weights[name] = (1 - BALANCE_SMOOTHING) * before + BALANCE_SMOOTHING * estimate
+    return weights
+
+
 def _notice(message: str) -> None:
     """One line on stderr (between progress-bar updates)."""
     from tqdm import tqdm
@@ -549,19 +717,18 @@ def _diverged_message(step: int, loss: float, progress: _Progress, run_dir: Path
 def _restore(
     run_dir: Path,
     representation: Representation,
-    optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
     config: FitConfig,
     identity: dict[str, Any],
 ) -> _Progress:
-    """Load the checkpoint of `run_dir` into the representation, optimizer and sampler, after
-    checking it was made of the same inputs and settings; return where the run stands."""
+    """Load the checkpoint of `run_dir` into the representation and sampler, after checking it was
+    made of the same inputs and settings; return where the run stands, with the optimizer state
+    for the optimizer of its phase."""
     state = load_train_state(run_dir / CHECKPOINT_NAME)
     _check_resume(run_dir, state, representation, config, identity)
     if state.step > config.steps:
         raise InputError(f"{run_dir}: the checkpoint is at step {state.step}, beyond --steps {config.steps}")
     representation.field.load_state_dict(state.representation.field.state_dict())
-    optimizer.load_state_dict(state.optimizer)
     generator.set_state(state.rng_state)
     rows = _read_metrics(run_dir / METRICS_NAME)
     progress = _Progress(
@@ -571,6 +738,10 @@ def _restore(
         lr_scale=float(state.extra.get("lr_scale", 1.0)),
         history=[row for row in rows if row["step"] <= state.step],
         watch=_LossWatch(**state.extra.get("loss_watch", {})),
+        phase=state.extra.get("phase", "adam"),
+        balance=state.extra.get("balance", {}),
+        refined=state.extra.get("refined", {}),
+        optimizer_state=state.optimizer,
     )
     _notice(f"resuming {run_dir} at step {state.step} of {config.steps}")
     return progress

@@ -235,15 +235,25 @@ class TrainState:
 
 
 def save_train_state(path: str | Path, state: TrainState) -> None:
-    """Write a resumable checkpoint atomically (optimizer tensors keyed `optimizer.<param>.<name>`)."""
+    """Write a resumable checkpoint atomically. Optimizer state, per parameter index and slot name:
+    tensors keyed `optimizer.<param>.<name>`, 0-dim tensors as numbers (`optimizer_scalars`),
+    Python numbers as themselves (`optimizer_numbers`), and lists of tensors or None (L-BFGS's
+    history) as tensors keyed `optimizer.<param>.<name>.<k>` with their layout (`optimizer_lists`)."""
     tensors = {f"field.{k}": v for k, v in state.representation.field.state_dict().items()}
     scalars: dict[str, dict[str, float]] = {}
+    numbers: dict[str, dict[str, float | int]] = {}
+    lists: dict[str, dict[str, list[bool]]] = {}
     for index, slots in state.optimizer["state"].items():
         for name, value in slots.items():
             if torch.is_tensor(value) and value.dim() > 0:
                 tensors[f"optimizer.{index}.{name}"] = value
-            else:
+            elif torch.is_tensor(value):
                 scalars.setdefault(str(index), {})[name] = float(value)
+            elif isinstance(value, (list, tuple)):
+                lists.setdefault(str(index), {})[name] = [item is not None for item in value]
+                tensors.update({f"optimizer.{index}.{name}.{k}": v for k, v in enumerate(value) if v is not None})
+            else:
+                numbers.setdefault(str(index), {})[name] = value
     tensors["rng_state"] = state.rng_state
     meta = {
         "format": TRAIN_FORMAT,
@@ -251,6 +261,8 @@ def save_train_state(path: str | Path, state: TrainState) -> None:
         "signal": state.representation.signal,
         "param_groups": state.optimizer["param_groups"],
         "optimizer_scalars": scalars,
+        "optimizer_numbers": numbers,
+        "optimizer_lists": lists,
         "step": state.step,
         "extra": state.extra,
     }
@@ -265,12 +277,18 @@ def load_train_state(path: str | Path) -> TrainState:
     field_, config = _field_from(field_tensors, meta, path)
     slots: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
-        if key.startswith("optimizer."):
+        if key.startswith("optimizer.") and key.count(".") == 2:
             _, index, name = key.split(".", 2)
             slots.setdefault(int(index), {})[name] = value
     for index, values in meta.get("optimizer_scalars", {}).items():
         for name, value in values.items():
             slots.setdefault(int(index), {})[name] = torch.tensor(value)
+    for index, values in meta.get("optimizer_numbers", {}).items():
+        slots.setdefault(int(index), {}).update(values)
+    for index, values in meta.get("optimizer_lists", {}).items():
+        for name, present in values.items():
+            items = [tensors[f"optimizer.{index}.{name}.{k}"] if there else None for k, there in enumerate(present)]
+            slots.setdefault(int(index), {})[name] = items
     optimizer = {"state": slots, "param_groups": meta["param_groups"]}
     representation = Representation(field_, config, meta.get("signal", {}))
     return TrainState(representation, optimizer, tensors["rng_state"], int(meta["step"]), meta.get("extra", {}))

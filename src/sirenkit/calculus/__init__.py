@@ -57,17 +57,28 @@ __all__ = [
 
 
 def jet(
-    field: nn.Module, x: Tensor, *, order: int = 2, method: Method = "auto", compiler: Compiler | None = None
+    field: nn.Module,
+    x: Tensor,
+    *,
+    order: int = 2,
+    method: Method = "auto",
+    compiler: Compiler | None = None,
+    second: bool = False,
 ) -> Jet:
     """Φ(x) and, for order ≥ 1, ∇Φ(x), and for order 2, ΔΦ(x). See the module docstring for shapes.
 
     `method` chooses the path (see `jet_path`). `compiler` runs the forward path's training
     kernels compiled as its mode says and keeps what it compiled across calls, so a training loop
     holds one (`fit` makes one from `FitConfig.compile`); None runs the eager kernels.
+    `second` (order 2) also gives the unmixed second derivatives ∂²Φ/∂x_i² (`Jet.second`, what
+    a time-dependent PDE reads apart from the Laplacian); only the autograd path carries them, so
+    it is taken whatever `method` says.
     """
     if order not in (0, 1, 2):
         raise ValueError(f"order must be 0, 1 or 2, got {order}")
-    path = jet_path(field, order, method)
+    if second and order != 2:
+        raise ValueError(f"second derivatives need order 2, got {order}")
+    path = "autograd" if second else jet_path(field, order, method)
     if order == 0:
         return Jet(field(x))
     if path == "autograd":

@@ -13,7 +13,8 @@ from sirenkit.calculus.result import Jet
 
 
 def autograd_jet(field: nn.Module, x: Tensor, order: int) -> Jet:
-    """Reverse-mode (value, gradient[, Laplacian]) by repeated autograd.grad with create_graph.
+    """Reverse-mode (value, gradient[, Laplacian and the unmixed second derivatives]) by repeated
+    autograd.grad with create_graph.
 
     It builds the graph it needs also where the caller disabled gradients (torch.no_grad), as the
     forward path needs none: a caller evaluating without a graph can take either path."""
@@ -23,16 +24,23 @@ def autograd_jet(field: nn.Module, x: Tensor, order: int) -> Jet:
         channels = value.shape[-1]
         grads = [gradient_of(value[..., k], x) for k in range(channels)]
         gradient = torch.stack(grads, dim=-2)  # (..., c, d)
-        lap = None
+        lap = second = None
         if order == 2:
-            lap = torch.stack([divergence_of(g, x) for g in grads], dim=-1)
-    return Jet(value, gradient, lap)
+            second = torch.stack([second_derivatives(g, x) for g in grads], dim=-2)  # (..., c, d)
+            lap = second.sum(-1)
+    return Jet(value, gradient, lap, second)
 
 
 def gradient_of(y: Tensor, x: Tensor) -> Tensor:
     """∇y for y of shape (...) computed from x of shape (..., d): returns (..., d), graph kept."""
     (g,) = torch.autograd.grad(y, x, torch.ones_like(y), create_graph=True, allow_unused=True)
     return torch.zeros_like(x) if g is None else g
+
+
+def second_derivatives(g: Tensor, x: Tensor) -> Tensor:
+    """∂g_i/∂x_i for each axis i, for g = ∇y of shape (..., d) computed from x: (..., d), graph kept
+    (the unmixed second derivatives of y; their sum is its Laplacian)."""
+    return torch.stack([gradient_of(g[..., i], x)[..., i] for i in range(x.shape[-1])], dim=-1)
 
 
 def divergence_of(v: Tensor, x: Tensor) -> Tensor:

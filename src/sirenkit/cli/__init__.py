@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from sirenkit.calculus import COMPILE_MODES, CompileMode
-from sirenkit.cli import audio, derivatives, image, poisson, sdf, video, volume
+from sirenkit.cli import audio, derivatives, image, poisson, sdf, solve, video, volume
 from sirenkit.cli.common import Parser, RunStopped
 from sirenkit.cli.kinds import add_fit_command, add_render_command
 from sirenkit.errors import InputError, describe_os_error
 
 KIND_COMMANDS = [image.COMMAND, audio.COMMAND, video.COMMAND, volume.COMMAND, sdf.COMMAND]
-COMMAND_MODULES = [derivatives, sdf, poisson]
+COMMAND_MODULES = [derivatives, sdf, poisson, solve]
 COMPILE_VARIABLE = "SIRENKIT_COMPILE"
 """The environment variable that sets `FitConfig.compile` for every fit command."""
 

@@ -1,10 +1,12 @@
 """Problems: constraints on a field and its derivatives over sampled domains."""
 
-from sirenkit.problems.base import Batch, Constraint, Domain, Evaluation, Problem, evaluate
-from sirenkit.problems.domains import Box, BoxBoundary, Grid, PointSet
+from sirenkit.problems.ansatz import Ansatz, Solution
+from sirenkit.problems.base import Batch, Constraint, Domain, Evaluation, Problem, Reference, Refinement, evaluate
+from sirenkit.problems.domains import Box, BoxBoundary, Grid, PointSet, RefinedSet, collocation
 from sirenkit.problems.fitting import fitting_problem
 
 __all__ = [
+    "Ansatz",
     "Batch",
     "Box",
     "BoxBoundary",
@@ -14,6 +16,11 @@ __all__ = [
     "Grid",
     "PointSet",
     "Problem",
+    "Reference",
+    "RefinedSet",
+    "Refinement",
+    "Solution",
+    "collocation",
     "evaluate",
     "fitting_problem",
 ]

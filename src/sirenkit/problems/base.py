@@ -15,8 +15,9 @@ import torch
 from torch import Tensor
 
 from sirenkit.calculus import Compiler, Jet, jet
+from sirenkit.problems.ansatz import Ansatz, Solution
 
-Need = Literal["value", "gradient", "laplacian"]
+Need = Literal["value", "gradient", "laplacian", "second"]
 Norm = Literal["l2", "l1"]
 
 
@@ -38,7 +39,8 @@ class Domain(Protocol):
 
 @dataclass
 class Evaluation:
-    """The field at a batch: value (n, c), gradient (n, c, d), Laplacian (n, c), data, and x.
+    """The field at a batch: value (n, c), gradient (n, c, d), Laplacian (n, c), the unmixed second
+    derivatives ∂²Φ/∂x_i² (n, c, d) (`second`: u_tt and u_xx apart, for time-dependent PDEs), data, and x.
 
     A constraint's residual reads it through `Constraint.measure`, which sets `needs` and `reader`:
     reading a derivative the constraint does not list in its needs is then a ValueError naming
@@ -62,6 +64,10 @@ class Evaluation:
     @property
     def laplacian(self) -> Tensor:
         return self._derivative("laplacian")
+
+    @property
+    def second(self) -> Tensor:
+        return self._derivative("second")
 
     def _derivative(self, need: Need) -> Tensor:
         if self.needs is not None and need not in self.needs:
@@ -110,11 +116,61 @@ def evaluate(
     needs: frozenset[Need],
     method: str = "auto",
     compiler: Compiler | None = None,
+    ansatz: Ansatz | None = None,
 ) -> Evaluation:
     """The field's value and the derivatives in `needs` at the batch's points (`method` and
-    `compiler` as in `sirenkit.calculus.jet`)."""
-    order = 2 if "laplacian" in needs else 1 if "gradient" in needs else 0
-    return Evaluation(batch.x, jet(field_, batch.x, order=order, method=method, compiler=compiler), batch.data)
+    `compiler` as in `sirenkit.calculus.jet`); with an `ansatz`, those of the solution it makes
+    of the field (`problems.ansatz`)."""
+    second = "second" in needs
+    order = 2 if second or "laplacian" in needs else 1 if "gradient" in needs else 0
+    if ansatz is not None:
+        return Evaluation(batch.x, ansatz.jet(field_, batch.x, order, method, compiler, second), batch.data)
+    return Evaluation(
+        batch.x, jet(field_, batch.x, order=order, method=method, compiler=compiler, second=second), batch.data
+    )
+
+
+@dataclass
+class Reference:
+    """A known solution on a set of points, to measure a fit against while it trains: points x
+    (n, d) and values u (n, c) in the problem's units. `fit` logs the relative L2 error
+    ‖u_fit − u‖ / ‖u‖ as "l2_error" every `every` steps and at the last."""
+
+    x: Tensor
+    u: Tensor
+    every: int = 100
+
+    def __post_init__(self) -> None:
+        if self.x.dim() != 2 or self.u.dim() != 2 or self.x.shape[0] != self.u.shape[0] or self.x.shape[0] == 0:
+            raise ValueError(
+                f"a reference needs x (n, d) and u (n, c), got {tuple(self.x.shape)}, {tuple(self.u.shape)}"
+            )
+        if self.every < 1:
+            raise ValueError(f"a reference's every must be at least 1, got {self.every}")
+
+    def l2_error(self, solution: torch.nn.Module, chunk: int = 65536) -> float:
+        """‖solution(x) − u‖ / ‖u‖ over the points, evaluated in chunks without a graph."""
+        device = next(solution.parameters()).device
+        with torch.no_grad():
+            squared = sum(
+                float((solution(x.to(device)).float() - u.to(device)).square().sum())
+                for x, u in zip(self.x.split(chunk), self.u.split(chunk))
+            )
+        return (squared / float(self.u.square().sum())) ** 0.5
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """Residual-based refinement of a problem's `RefinedSet`s: every `every` steps, `candidates`
+    points are drawn from each set's source and the `add` with the largest penalty join it."""
+
+    every: int
+    candidates: int = 4096
+    add: int = 64
+
+    def __post_init__(self) -> None:
+        if self.every < 1 or self.candidates < 1 or not 1 <= self.add <= self.candidates:
+            raise ValueError(f"a refinement needs every, candidates >= 1 and 1 <= add <= candidates, got {self}")
 
 
 @dataclass
@@ -129,6 +185,12 @@ class Problem:
     constraints: Sequence[Constraint]
     derivative_method: str = "auto"
     """How derivatives are taken: auto (forward mode when the field supports it), forward, autograd."""
+    ansatz: Ansatz | None = None
+    """How the solution is made of the field (scaled coordinates, hard constraints); None: u = Φ."""
+    reference: Reference | None = None
+    """A known solution that `fit` measures the fit against while it trains."""
+    refinement: Refinement | None = None
+    """When `fit` grows the problem's refined sets (`refine`); None: never."""
 
     @property
     def needs(self) -> frozenset[Need]:
@@ -146,10 +208,38 @@ class Problem:
         out = {}
         for members in self.sample_groups():
             batch = draw(members[0], generator, device)
-            ev = evaluate(field_, batch, union_of_needs(members), self.derivative_method, compiler)
+            ev = evaluate(field_, batch, union_of_needs(members), self.derivative_method, compiler, self.ansatz)
             for c in members:
                 out[c.name] = c.loss(ev)
         return {c.name: out[c.name] for c in self.constraints}
+
+    def refine(
+        self,
+        field_: torch.nn.Module,
+        generator: torch.Generator,
+        device: torch.device | str = "cpu",
+        compiler: Compiler | None = None,
+    ) -> None:
+        """Add to each constraint's refined set (a domain with a `source`) the `refinement.add` of
+        `refinement.candidates` points from its source where the constraint's penalty is largest."""
+        if self.refinement is None:
+            return
+        for c in self.constraints:
+            if getattr(c.domain, "source", None) is None:
+                continue
+            batch = c.domain.source.sample(self.refinement.candidates, generator)
+            batch = Batch(batch.x.to(device), {k: v.to(device) for k, v in batch.data.items()})
+            ev = evaluate(field_, batch, c.needs, self.derivative_method, compiler, self.ansatz)
+            score = c.measure(ev).detach().reshape(batch.x.shape[0], -1).sum(1)
+            c.domain.add(batch.x[score.topk(self.refinement.add).indices])
+
+    def refined_points(self) -> dict[str, Tensor]:
+        """The points of each constraint's refined set, by constraint name (what a checkpoint keeps)."""
+        return {c.name: c.domain.x for c in self.constraints if getattr(c.domain, "source", None) is not None}
+
+    def solution(self, field_: torch.nn.Module) -> torch.nn.Module:
+        """The solution as one module of x in the problem's units: the field under the ansatz."""
+        return field_ if self.ansatz is None else Solution(field_, self.ansatz)
 
     def sample_groups(self) -> list[list[Constraint]]:
         """The constraints that share one sample per step (same domain object, same `points`), in

@@ -39,6 +39,8 @@ class BatchedProblem:
         if not problems:
             raise ValueError("a batched problem needs at least one problem")
         self.problems = list(problems)
+        if any(problem.ansatz is not None for problem in self.problems):
+            raise ValueError("a batched problem takes problems without an ansatz (u = Φ)")
         first = _layout(self.problems[0])
         for k, problem in enumerate(self.problems[1:], start=1):
             if _layout(problem) != first:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -48,6 +49,26 @@ class PointSet:
         return torch.randint(count, (n,), generator=generator).to(self.x.device)
 
 
+@dataclass
+class RefinedSet(PointSet):
+    """A collocation set that grows where the residual is largest: residual-based adaptive
+    refinement (RAR; Lu, Meng, Mao & Karniadakis 2021, "DeepXDE"). It samples as a `PointSet`;
+    `Problem.refine` draws candidates from `source` and `add`s those with the largest residual.
+    It carries no data (its points come from a domain without data)."""
+
+    source: object = None
+    """The domain candidates are drawn from (a `Box`, a `BoxBoundary`, ...)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.source is None or self.data:
+            raise ValueError("a refined set needs a source domain and no data")
+
+    def add(self, x: Tensor) -> None:
+        """Append points (m, d)."""
+        self.x = torch.cat([self.x, x.to(self.x.device, self.x.dtype)])
+
+
 def box_bounds(low: Tensor | Sequence[float], high: Tensor | Sequence[float]) -> tuple[Tensor, Tensor]:
     """`low` and `high` of a box as 1-D tensors: plain numbers become float32 (on `low`'s device
     when it is a tensor); ValueError unless they have one length and low < high on every axis."""
@@ -89,14 +110,24 @@ class BoxBoundary:
     """The boundary ∂[low, high] of an axis-aligned box in R^d, sampled uniformly by area.
 
     A point is drawn on a face chosen with probability proportional to the face's (d−1)-volume,
-    then uniformly on that face. It carries no data.
+    then uniformly on that face. It carries no data. `axes` keeps only the faces across those
+    axes and `sides` only their low or high faces: in a space-time box (x, t), axes=(0,) is the
+    spatial boundary over all times and axes=(1,), sides="low" the initial slice t = low.
     """
 
     low: Tensor
     high: Tensor
+    axes: tuple[int, ...] | None = None
+    """The axes whose faces belong (None: all)."""
+    sides: Literal["both", "low", "high"] = "both"
 
     def __post_init__(self) -> None:
         self.low, self.high = box_bounds(self.low, self.high)
+        dim = self.low.shape[0]
+        if self.axes is not None and (not self.axes or any(not 0 <= a < dim for a in self.axes)):
+            raise ValueError(f"a box boundary's axes must be among 0..{dim - 1}, got {self.axes}")
+        if self.sides not in ("both", "low", "high"):
+            raise ValueError(f"a box boundary's sides are both, low or high, got {self.sides!r}")
 
     @classmethod
     def cube(cls, dim: int, half: float = 1.0, device: torch.device | str | None = None) -> BoxBoundary:
@@ -110,7 +141,10 @@ class BoxBoundary:
         size = self.high - self.low  # (d,)
         dim = size.shape[0]
         face_area = torch.stack([torch.cat([size[:i], size[i + 1 :]]).prod() for i in range(dim)]).cpu()
-        axis = torch.multinomial(face_area.repeat(2), n, replacement=True, generator=generator)  # (n,) in [0, 2d)
+        if self.axes is not None:
+            face_area = face_area * torch.isin(torch.arange(dim), torch.tensor(self.axes))
+        weights = torch.cat([face_area * (self.sides != "high"), face_area * (self.sides != "low")])
+        axis = torch.multinomial(weights, n, replacement=True, generator=generator)  # (n,) in [0, 2d)
         u = torch.rand(n, dim, generator=generator).to(self.low.device)
         x = self.low + u * size
         side, axis = (axis // dim).to(self.low.device), (axis % dim).to(self.low.device)
@@ -165,6 +199,18 @@ def _interpolate(values: Tensor, shape: tuple[int, ...], unit: Tensor) -> Tensor
     where = unit.flip(-1).reshape(1, -1, *([1] * (len(shape) - 1)), len(shape))  # grid_sample wants (x, y[, z])
     out = torch.nn.functional.grid_sample(channels.float(), where, mode="bilinear", align_corners=True)
     return out.reshape(channels.shape[1], -1).T.reshape(-1, *values.shape[1:]).to(values.dtype)
+
+
+def collocation(domain, n: int, seed: int = 0) -> PointSet:
+    """A fixed collocation set: n points drawn once from `domain` (with their data), as a point set.
+
+    A constraint on it with `points=None` sees the same n points every step, as most PINN codes
+    train; with `points=m` it draws m of them each step. The draw is its own seeded generator's,
+    so it does not depend on the fit's sampler."""
+    if n < 1:
+        raise ValueError(f"a collocation set needs at least one point, got {n}")
+    batch = domain.sample(n, torch.Generator().manual_seed(seed))
+    return PointSet(batch.x, dict(batch.data))
 
 
 def restrict(points: PointSet, keep: Tensor) -> PointSet:

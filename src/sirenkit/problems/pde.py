@@ -1,0 +1,394 @@
+"""Built-in PDE problems, each a few constraints over the general problem, with its exact solution.
+
+Every problem lives on a box [low, high] in its own units; a time-dependent one has time as its
+last axis. Each residual is divided by a characteristic size of its terms (k² for Helmholtz,
+max |f| for Poisson), so a residual and a boundary or initial condition start comparable and
+their weights (`PDEOptions.weights`) read as plain ratios. The solution is made of the network by an
+`Ansatz` that scales the box into [−1, 1]^d and, with `PDEOptions(hard=True)`, holds the boundary (and
+initial) conditions exactly instead of penalizing them.
+
+- `poisson`: −Δu = f, u = g on ∂Ω, with u = Π_i sin(π m x_i) (DeepXDE's Poisson_Dirichlet_1d
+  example is the 1-D case on [−1, 1], m = 1).
+- `helmholtz`: −Δu − k²u = f, u = g on ∂Ω, with u = Π_i sin(k x_i) (DeepXDE's
+  Helmholtz_Dirichlet_2d example: [0, 1]², k = 4π).
+- `heat`: u_t = a Δ_x u, u = 0 on the spatial boundary, u(x, t0) = Π_i sin(π (x_i − low_i)/L_i)
+  (DeepXDE's heat example: [0, 1] × [0, 1], a = 0.4).
+- `wave`: u_tt = c² Δ_x u, a Gaussian pulse at rest at t0, u = 0 on the spatial boundary (the
+  SIREN paper's setting); exact (by d'Alembert and reflections) in one space dimension.
+
+A problem of one's own is a `Problem` of constraints (examples/poisson_2d.py); these show how.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sirenkit.problems.ansatz import Ansatz, PointFunction
+from sirenkit.problems.base import Constraint, Evaluation, Problem, Reference, Refinement
+from sirenkit.problems.domains import Box, BoxBoundary, RefinedSet, collocation
+
+INTERIOR_POINTS = 1024
+"""Points drawn inside the box per step for the equation's residual (the defaults' setting)."""
+BOUNDARY_POINTS = 256
+"""Points drawn per step on each boundary or initial condition."""
+EIGENVALUE_TOLERANCE = 1e-3
+"""Helmholtz is ill-posed when k² is within this relative distance of a Dirichlet eigenvalue of −Δ on the box."""
+
+
+@dataclass(frozen=True)
+class PDEOptions:
+    """How a built-in problem is posed, apart from its physics."""
+
+    hard: bool = False
+    """Hold the boundary (and initial) conditions exactly by the ansatz instead of penalizing them."""
+    weights: dict[str, float] = field(default_factory=dict)
+    """Weight of each constraint by name ("equation", "boundary", "initial_value", ...; 1 if not given)."""
+    points: int = INTERIOR_POINTS
+    """Points inside the box per step (each condition gets a quarter as many)."""
+    collocation: int | None = None
+    """Draw this many interior points once and train on them every step (conditions: a quarter as
+    many), as DeepXDE does, instead of fresh points each step."""
+    seed: int = 0
+    """Seed of the fixed collocation draw."""
+    refine_every: int = 0
+    """With collocation: every this many steps, add to the interior set the collocation // 16
+    points, of 8 × collocation drawn, where the equation's residual is largest (residual-based
+    adaptive refinement; `problems.Refinement`). 0: never."""
+
+    def __post_init__(self) -> None:
+        if self.points < 4 or (self.collocation is not None and self.collocation < 4):
+            raise ValueError(f"points and collocation must be at least 4, got {self.points} and {self.collocation}")
+        if self.refine_every < 0 or (self.refine_every and self.collocation is None):
+            raise ValueError("refinement grows a fixed collocation set: give collocation and refine_every >= 1")
+        for name, weight in self.weights.items():
+            if not (weight >= 0 and math.isfinite(weight)):
+                raise ValueError(f"the weight of {name!r} must be a number >= 0, got {weight}")
+
+
+@dataclass
+class PDE:
+    """A built-in problem: its `problem` (constraints and ansatz), its box in its own units, the
+    names of its axes (time last for a time-dependent one), its exact solution (None where there
+    is no closed form) and the parameters it was made with (what a checkpoint records)."""
+
+    name: str
+    problem: Problem
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    axes: tuple[str, ...]
+    exact: PointFunction | None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def grid(self, points: int) -> Tensor:
+        """A grid of the box with `points` nodes per axis, row-major over the axes: (points^d, d)."""
+        axes = [torch.linspace(lo, hi, points) for lo, hi in zip(self.low, self.high)]
+        return torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes))
+
+    def reference(self, points: int, every: int = 100) -> Reference | None:
+        """The exact solution on `grid(points)`, for `fit` to log the error against (None without one)."""
+        if self.exact is None:
+            return None
+        x = self.grid(points)
+        return Reference(x, self.exact(x), every)
+
+
+def check_box(low: Sequence[float], high: Sequence[float], dims: Sequence[int]) -> tuple[tuple, tuple]:
+    """low and high as tuples of floats; ValueError unless they are finite, of a length in `dims`, low < high."""
+    low, high = tuple(float(v) for v in low), tuple(float(v) for v in high)
+    if len(low) != len(high) or len(low) not in dims:
+        raise ValueError(f"the box needs low and high of one length in {list(dims)}, got {list(low)} and {list(high)}")
+    if not all(math.isfinite(a) and math.isfinite(b) and a < b for a, b in zip(low, high)):
+        raise ValueError(f"the box needs finite low < high on every axis, got low={list(low)}, high={list(high)}")
+    return low, high
+
+
+def _positive(name: str, value: float) -> float:
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a positive number, got {value}")
+    return float(value)
+
+
+def _constraints(
+    equation: Callable[[Evaluation], Tensor],
+    needs: set[str],
+    box: Box,
+    conditions: Sequence[tuple[str, BoxBoundary, Callable[[Evaluation], Tensor], set[str]]],
+    options: PDEOptions,
+) -> list[Constraint]:
+    """The equation on the box and each condition on its faces, weighted as `options` says; with
+    `options.collocation`, each on a fixed set drawn once (all of it every step), else on fresh
+    points each step."""
+
+    def posed(name: str, domain, residual, needs: set[str], points: int, index: int) -> Constraint:
+        weight = options.weights.get(name, 1.0)
+        if options.collocation is None:
+            return Constraint(name, domain, residual, frozenset(needs), weight, points=points)
+        fixed = collocation(domain, points, options.seed + index)
+        if options.refine_every and index == 0:
+            fixed = RefinedSet(fixed.x, source=domain)
+        return Constraint(name, fixed, residual, frozenset(needs), weight, points=None)
+
+    interior = options.collocation or options.points
+    out = [posed("equation", box, equation, needs, interior, 0)]
+    for index, (name, faces, residual, condition_needs) in enumerate(conditions, start=1):
+        out.append(posed(name, faces, residual, condition_needs, max(1, interior // 4), index))
+    unknown = set(options.weights) - {c.name for c in out}
+    if unknown:
+        raise ValueError(
+            f"weights name no constraint of this problem: {sorted(unknown)}; it has {[c.name for c in out]}"
+        )
+    return out
+
+
+def _refinement(options: PDEOptions) -> Refinement | None:
+    """The refinement `options.refine_every` asks for (see `PDEOptions.refine_every`)."""
+    if not options.refine_every:
+        return None
+    return Refinement(options.refine_every, 8 * options.collocation, max(1, options.collocation // 16))
+
+
+def _box_distance(low: Tensor, high: Tensor, axes: Sequence[int]) -> PointFunction:
+    """Π over `axes` of (x_i − low_i)(high_i − x_i) / half_i²: 0 on those faces, 1 at the center."""
+    half = (high - low) / 2
+
+    def distance(x: Tensor) -> Tensor:
+        d = torch.ones_like(x[:, :1])
+        for i in axes:
+            d = d * (x[:, i : i + 1] - low[i]) * (high[i] - x[:, i : i + 1]) / half[i] ** 2
+        return d
+
+    return distance
+
+
+def _sine_product(x: Tensor, frequencies: Tensor, phases: Tensor) -> Tensor:
+    """Π_i sin(frequency_i · x_i − phase_i), (n, 1)."""
+    return torch.sin(x * frequencies.to(x.device) - phases.to(x.device)).prod(-1, keepdim=True)
+
+
+def _stationary(
+    name: str,
+    low: tuple,
+    high: tuple,
+    frequency: float,
+    operator: Callable[[Evaluation], Tensor],
+    size: float,
+    parameters: dict[str, Any],
+    options: PDEOptions,
+) -> PDE:
+    """−Δu + operator terms = f on a box with u = exact on ∂Ω, exact = Π_i sin(frequency · x_i);
+    `operator(ev)` is the left side, `size` its characteristic scale (the residual's divisor)."""
+    dim = len(low)
+    low_t, high_t = torch.tensor(low), torch.tensor(high)
+    frequencies, phases = torch.full((dim,), frequency), torch.zeros(dim)
+
+    def exact(x: Tensor) -> Tensor:
+        return _sine_product(x, frequencies, phases)
+
+    ansatz = Ansatz.for_box(low, high)
+    conditions = []
+    if options.hard:
+        boundary_values = exact(BoxBoundary(low_t, high_t).sample(4096, torch.Generator().manual_seed(0)).x)
+        if float(boundary_values.abs().max()) > 1e-5:
+            raise ValueError(
+                f"hard boundary conditions hold u = 0 on the boundary, but this {name} problem's boundary "
+                "values are not 0 (choose a box whose sides are whole half-periods, or soft conditions)"
+            )
+        ansatz = Ansatz.for_box(low, high, distance=_box_distance(low_t, high_t, range(dim)))
+    else:
+        conditions.append(("boundary", BoxBoundary(low_t, high_t), lambda ev: ev.value - exact(ev.x), {"value"}))
+
+    def equation(ev: Evaluation) -> Tensor:
+        return operator(ev) / size
+
+    constraints = _constraints(equation, {"laplacian"}, Box(low_t, high_t), conditions, options)
+    problem = Problem(constraints, ansatz=ansatz, refinement=_refinement(options))
+    return PDE(name, problem, low, high, ("x", "y", "z")[:dim], exact, parameters)
+
+
+def poisson(
+    low: Sequence[float] = (-1.0,),
+    high: Sequence[float] = (1.0,),
+    frequency: float = 1.0,
+    options: PDEOptions = PDEOptions(),
+) -> PDE:
+    """−Δu = f on the box, u = g on its boundary, u = Π_i sin(π m x_i) with m = `frequency`, 1 to 3 axes."""
+    low, high = check_box(low, high, (1, 2, 3))
+    m = _positive("the frequency", frequency)
+    k = math.pi * m
+    size = len(low) * k**2
+
+    def operator(ev: Evaluation) -> Tensor:
+        return -ev.laplacian - size * _sine_product(ev.x, torch.full((len(low),), k), torch.zeros(len(low)))
+
+    parameters = {"low": list(low), "high": list(high), "frequency": m, "hard": options.hard}
+    return _stationary("poisson", low, high, k, operator, size, parameters, options)
+
+
+def helmholtz(
+    low: Sequence[float] = (0.0, 0.0),
+    high: Sequence[float] = (1.0, 1.0),
+    wavenumber: float = 4 * math.pi,
+    options: PDEOptions = PDEOptions(),
+) -> PDE:
+    """−Δu − k²u = f on the box, u = g on its boundary, u = Π_i sin(k x_i), 1 to 3 axes.
+
+    ValueError when k² is a Dirichlet eigenvalue of −Δ on the box, π² Σ_i (n_i / L_i)² for whole
+    n_i ≥ 1 (within EIGENVALUE_TOLERANCE): the problem then has no unique solution."""
+    low, high = check_box(low, high, (1, 2, 3))
+    k = _positive("the wavenumber", wavenumber)
+    sides = [b - a for a, b in zip(low, high)]
+    eigenvalue = _nearest_eigenvalue(k**2, sides)
+    if abs(eigenvalue - k**2) <= EIGENVALUE_TOLERANCE * k**2:
+        raise ValueError(
+            f"wavenumber {k:g}: k² = {k**2:.6g} is an eigenvalue of −Δ on this box ({eigenvalue:.6g}), "
+            "so the Helmholtz problem has no unique solution; choose another wavenumber or box"
+        )
+    dim = len(low)
+
+    def operator(ev: Evaluation) -> Tensor:
+        f = (dim - 1) * k**2 * _sine_product(ev.x, torch.full((dim,), k), torch.zeros(dim))
+        return -ev.laplacian - k**2 * ev.value - f
+
+    parameters = {"low": list(low), "high": list(high), "wavenumber": k, "hard": options.hard}
+    return _stationary("helmholtz", low, high, k, operator, k**2, parameters, options)
+
+
+def _nearest_eigenvalue(target: float, sides: Sequence[float]) -> float:
+    """The Dirichlet eigenvalue π² Σ (n_i / L_i)² of −Δ on a box of these sides nearest `target`."""
+    best = math.inf
+    limits = [int(math.sqrt(target) * side / math.pi) + 2 for side in sides]
+
+    def search(axis: int, partial: float) -> None:
+        nonlocal best
+        if axis == len(sides):
+            best = min(best, partial, key=lambda v: abs(v - target))
+            return
+        for n in range(1, limits[axis] + 1):
+            search(axis + 1, partial + (math.pi * n / sides[axis]) ** 2)
+
+    search(0, 0.0)
+    return best
+
+
+def _time_dependent(
+    name: str,
+    parameters: dict[str, Any],
+    equation: Callable[[Evaluation], Tensor],
+    initial: list[tuple[str, Callable[[Evaluation], Tensor], set[str]]],
+    lift: PointFunction,
+    time_power: int,
+    exact: PointFunction | None,
+    options: PDEOptions,
+) -> PDE:
+    """A problem in space and time (time last) on the box of `parameters` ("low", "high"): the
+    equation inside, u = 0 on the spatial boundary, the `initial` conditions at t = low_t.
+    Hard: u = lift + (t − t0)^time_power · distance_x · Φ."""
+    low, high = tuple(parameters["low"]), tuple(parameters["high"])
+    dim = len(low)
+    low_t, high_t = torch.tensor(low), torch.tensor(high)
+    spatial = tuple(range(dim - 1))
+    conditions = [("initial_" + n, BoxBoundary(low_t, high_t, (dim - 1,), "low"), r, needs) for n, r, needs in initial]
+    ansatz = Ansatz.for_box(low, high)
+    if options.hard:
+        space = _box_distance(low_t, high_t, spatial)
+
+        def distance(x: Tensor) -> Tensor:
+            return (x[:, -1:] - low[-1]) ** time_power * space(x)
+
+        ansatz = Ansatz.for_box(low, high, distance=distance, lift=lift)
+        conditions = []
+    else:
+        conditions.append(("boundary", BoxBoundary(low_t, high_t, spatial), lambda ev: ev.value, {"value"}))
+    needs = {"second", "gradient"}
+    constraints = _constraints(equation, needs, Box(low_t, high_t), conditions, options)
+    axes = ("x", "y", "z")[: dim - 1] + ("t",)
+    problem = Problem(constraints, ansatz=ansatz, refinement=_refinement(options))
+    return PDE(name, problem, low, high, axes, exact, parameters)
+
+
+def heat(
+    low: Sequence[float] = (0.0, 0.0),
+    high: Sequence[float] = (1.0, 1.0),
+    diffusivity: float = 0.4,
+    options: PDEOptions = PDEOptions(),
+) -> PDE:
+    """u_t = a Δ_x u on the box (1 or 2 space axes, then time), u = 0 on the spatial boundary,
+    u(x, t0) = Π_i sin(π (x_i − low_i) / L_i); exact u = exp(−a π² Σ_i L_i⁻² (t − t0)) u(x, t0)."""
+    low, high = check_box(low, high, (2, 3))
+    a = _positive("the diffusivity", diffusivity)
+    dim = len(low)
+    frequencies = torch.tensor([math.pi / (high[i] - low[i]) for i in range(dim - 1)])
+    phases = frequencies * torch.tensor(low[:-1])
+    decay = a * float(frequencies.square().sum())
+
+    def initial_value(x: Tensor) -> Tensor:
+        return _sine_product(x[:, :-1], frequencies, phases)
+
+    def exact(x: Tensor) -> Tensor:
+        return torch.exp(-decay * (x[:, -1:] - low[-1])) * initial_value(x)
+
+    def equation(ev: Evaluation) -> Tensor:
+        return (ev.gradient[:, :, -1] - a * ev.second[:, :, :-1].sum(-1)) / decay
+
+    initial = [("value", lambda ev: ev.value - initial_value(ev.x), {"value"})]
+    parameters = {"low": list(low), "high": list(high), "diffusivity": a, "hard": options.hard}
+    return _time_dependent("heat", parameters, equation, initial, initial_value, 1, exact, options)
+
+
+def wave(
+    low: Sequence[float] = (-1.0, 0.0),
+    high: Sequence[float] = (1.0, 1.0),
+    speed: float = 1.0,
+    width: float = 0.1,
+    options: PDEOptions = PDEOptions(),
+) -> PDE:
+    """u_tt = c² Δ_x u on the box (1 or 2 space axes, then time), u = 0 on the spatial boundary, a
+    Gaussian pulse u(x, t0) = exp(−|x − center|² / (2 width²)) at rest (u_t = 0) at the center of
+    the space. Exact in one space axis: half the pulse travels each way and reflects inverted."""
+    low, high = check_box(low, high, (2, 3))
+    c = _positive("the speed", speed)
+    sigma = _positive("the pulse width", width)
+    dim = len(low)
+    center = torch.tensor([(low[i] + high[i]) / 2 for i in range(dim - 1)])
+
+    def pulse(x: Tensor) -> Tensor:
+        return torch.exp(-(x - center.to(x.device)).square().sum(-1, keepdim=True) / (2 * sigma**2))
+
+    def initial_value(x: Tensor) -> Tensor:
+        return pulse(x[:, :-1])
+
+    def equation(ev: Evaluation) -> Tensor:
+        return (ev.second[:, :, -1] - c**2 * ev.second[:, :, :-1].sum(-1)) * (sigma / c) ** 2
+
+    initial = [
+        ("value", lambda ev: ev.value - initial_value(ev.x), {"value"}),
+        ("velocity", lambda ev: ev.gradient[:, :, -1] * sigma / c, {"gradient"}),
+    ]
+    exact = _reflected_pulse(pulse, low[0], high[0], low[-1], c) if dim == 2 else None
+    parameters = {"low": list(low), "high": list(high), "speed": c, "width": sigma, "hard": options.hard}
+    return _time_dependent("wave", parameters, equation, initial, initial_value, 2, exact, options)
+
+
+def _reflected_pulse(pulse: PointFunction, a: float, b: float, t0: float, c: float, images: int = 4) -> PointFunction:
+    """d'Alembert's solution on [a, b] with u = 0 at both ends, starting from `pulse` at rest:
+    ½ (ũ(x − ct) + ũ(x + ct)) with ũ the pulse's odd reflection about a, repeated with period 2(b − a)."""
+    period = 2 * (b - a)
+
+    def odd_periodic(y: Tensor) -> Tensor:
+        return sum(pulse(y + j * period) - pulse(2 * a - y + j * period) for j in range(-images, images + 1))
+
+    def exact(x: Tensor) -> Tensor:
+        shift = c * (x[:, 1:] - t0)
+        return 0.5 * (odd_periodic(x[:, :1] - shift) + odd_periodic(x[:, :1] + shift))
+
+    return exact
+
+
+PDES: dict[str, Callable[..., PDE]] = {"poisson": poisson, "helmholtz": helmholtz, "heat": heat, "wave": wave}
+"""The built-in problems by name (`sirenkit solve NAME`)."""

@@ -1,0 +1,162 @@
+"""Solving a built-in PDE (`sirenkit solve`): the problem → fit → the solution, its error and figures.
+
+The kind `pde` goes through the one fit path (`recipes.kind.fit_signal`); its "signal" is the
+`problems.pde.PDE`. Its checkpoint records the problem's name and parameters, so `load_solution`
+makes the solution u(x) again (network, scaled coordinates and hard constraints). While it trains,
+`fit` logs the relative L2 error against the exact solution on a grid of the box ("l2_error",
+every `error_every` steps); at the end the solution and its error are drawn on that grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from sirenkit.errors import InputError
+from sirenkit.fields import FieldConfig
+from sirenkit.fit import FitConfig, FitResult
+from sirenkit.outputs import plot_curve, write_json
+from sirenkit.outputs.figures import plot_solution
+from sirenkit.problems import Problem
+from sirenkit.problems.pde import PDE, PDES, PDEOptions
+from sirenkit.recipes.kind import fit_signal, register_kind
+from sirenkit.resources import Request
+from sirenkit.store import Representation, load_representation
+
+SOLVE_FIELD = FieldConfig(width=128, depth=2, omega0=8.0)
+"""The network of `sirenkit solve`: a SIREN of width 128 with 2 hidden layers and ω0 = 8 on the box
+scaled into [−1, 1]^d (the built-in problems' solutions have a few periods across the box;
+`python benchmarks/pde.py` measures these settings against DeepXDE)."""
+SOLVE_FIT = FitConfig(steps=5000, lr=3e-4, schedule="cosine", lbfgs=0.2, checkpoint_every=1000)
+"""Training settings of `sirenkit solve`: Adam 3e-4 with cosine decay for the first 80% of the
+steps (or of --max-seconds when it runs out first), then L-BFGS, fresh points each step, fp32
+(residuals of second derivatives)."""
+GRID_POINTS = {1: 1000, 2: 200, 3: 64}
+"""Nodes per axis of the grid the error is measured and the solution drawn on, by dimension."""
+ERROR_EVERY = 100
+"""Steps between measurements of the error on the grid while training."""
+
+
+@dataclass
+class Solved:
+    """A solve's outcome: the fit, the solution on the grid and its error against the exact solution."""
+
+    result: FitResult
+    pde: PDE
+    values: np.ndarray
+    l2_error: float | None
+    max_error: float | None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            **self.result.summary(),
+            "problem": self.pde.name,
+            "problem_parameters": self.pde.parameters,
+            "grid_points_per_axis": GRID_POINTS[len(self.pde.low)],
+            "l2_relative_error": self.l2_error,
+            "max_abs_error": self.max_error,
+        }
+
+    def headline(self) -> str:
+        model = self.result.representation.config.model
+        error = "no exact solution" if self.l2_error is None else f"L2 relative error {self.l2_error:.3g}"
+        return f"{model} on {self.pde.name}: {error} {self.result.effort()}"
+
+
+@register_kind
+@dataclass(frozen=True)
+class PDEKind:
+    """A built-in PDE: inputs are the box's axes, one output."""
+
+    name: ClassVar[str] = "pde"
+    noun: ClassVar[str] = "a PDE solution"
+
+    def field_config(self, signal: PDE, config: FieldConfig) -> FieldConfig:
+        return replace(config, in_dim=len(signal.low), out_dim=1)
+
+    def metadata(self, signal: PDE) -> dict[str, Any]:
+        return {"problem": signal.name, "parameters": signal.parameters, "axes": list(signal.axes)}
+
+    def problem(self, signal: PDE, batch: int | None, device: torch.device | str) -> Problem:
+        return signal.problem
+
+    def requests(
+        self, signal: PDE, config: FieldConfig, batch: int | None, device: torch.device | str
+    ) -> list[Request]:
+        return []
+
+    def live_metrics(self, signal: PDE) -> None:
+        return None
+
+    def finish(self, result: FitResult, signal: PDE, device: torch.device | str, run_dir: Path | None) -> Solved:
+        solution = signal.problem.solution(result.representation.field.to(device))
+        grid = signal.grid(GRID_POINTS[len(signal.low)])
+        values = _evaluate(solution, grid, device)
+        exact = signal.exact(grid).numpy() if signal.exact is not None else None
+        l2 = max_error = None
+        if exact is not None:
+            l2 = float(np.linalg.norm(values - exact) / np.linalg.norm(exact))
+            max_error = float(np.abs(values - exact).max())
+        solved = Solved(result, signal, values, l2, max_error)
+        if run_dir is not None:
+            plot_solution(run_dir / "solution.png", signal, values, f"{signal.name}: solution")
+            if exact is not None:
+                plot_solution(run_dir / "error.png", signal, values - exact, f"{signal.name}: error u − u_exact")
+                plot_curve(result.history, run_dir / "curve.png", key="l2_error", label="L2 relative error", log=True)
+            write_json(run_dir / "summary.json", solved.summary())
+        return solved
+
+
+def _evaluate(solution: nn.Module, x: Tensor, device: torch.device | str, chunk: int = 65536) -> np.ndarray:
+    with torch.no_grad():
+        return torch.cat([solution(part.to(device)).float().cpu() for part in x.split(chunk)]).numpy()
+
+
+def make_pde(name: str, options: PDEOptions | None = None, **parameters: Any) -> PDE:
+    """The built-in problem `name` with these parameters (its physics; "hard" among them sets
+    `options.hard`, as a checkpoint records it); InputError for an unknown name or a bad value."""
+    if name not in PDES:
+        raise InputError(f"unknown problem {name!r}; choose one of {', '.join(sorted(PDES))}")
+    try:
+        options = options or PDEOptions()
+        if "hard" in parameters:
+            options = replace(options, hard=bool(parameters.pop("hard")))
+        return PDES[name](**parameters, options=options)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"{name}: {error}") from None
+
+
+def solve(
+    pde: PDE,
+    field_config: FieldConfig = SOLVE_FIELD,
+    fit_config: FitConfig = SOLVE_FIT,
+    *,
+    error_every: int = ERROR_EVERY,
+    **settings: Any,
+) -> Solved:
+    """Solve a built-in problem (`recipes.kind.fit_signal` with `PDEKind`; keywords as there: device,
+    run_dir, resume, quiet, identity, on_step). With no settings it does what `sirenkit solve`
+    does. The error against the exact solution is logged every `error_every` steps.
+
+    Files with `run_dir`: model.safetensors, solution.png, error.png and curve.png (the error per
+    step) where the problem has an exact solution, metrics.jsonl, summary.json, checkpoint.safetensors.
+    """
+    if error_every < 1:
+        raise InputError(f"error-every must be at least 1, got {error_every}")
+    pde.problem.reference = pde.reference(GRID_POINTS[len(pde.low)], error_every)
+    return fit_signal(PDEKind(), pde, field_config, fit_config, **settings)
+
+
+def load_solution(path: str | Path) -> tuple[PDE, nn.Module]:
+    """A solved problem from its model or checkpoint file: the problem and its solution u, a module
+    of x (..., d) in the problem's units."""
+    representation: Representation = load_representation(path)
+    if representation.signal.get("kind") != PDEKind.name:
+        raise InputError(f"{path} holds a {representation.signal.get('kind', 'unknown')} fit, not a PDE solution")
+    pde = make_pde(representation.signal["problem"], **representation.signal["parameters"])
+    return pde, pde.problem.solution(representation.field)
