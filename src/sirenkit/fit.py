@@ -383,7 +383,8 @@ def _fit(
                     terms = _lbfgs_step(optimizer, losses, lambda t: _weighted(t, progress.balance), generator)
                     loss = _weighted(terms, progress.balance)
                 value = loss.item()
-                stated = sum(terms.values()).item()  # the problem's own loss: what a blow-up is judged on
+                # a blow-up is judged on the problem's own loss, not on the adaptive weights' changes
+                stated = sum(terms.values()).item() if progress.balance else value
                 if math.isfinite(stated):
                     progress.watch.update(stated)
                 if not math.isfinite(value) or not math.isfinite(stated) or progress.watch.blown_up():

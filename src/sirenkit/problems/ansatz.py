@@ -18,6 +18,7 @@ The jet of u follows from the network's by the product rule:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -44,7 +45,7 @@ class Ansatz:
 
     def __post_init__(self) -> None:
         self.center = torch.as_tensor(self.center, dtype=torch.float32).reshape(-1)
-        if not (self.scale > 0 and torch.isfinite(torch.tensor(self.scale))):
+        if not (self.scale > 0 and math.isfinite(self.scale)):
             raise ValueError(f"an ansatz's scale must be a positive number, got {self.scale}")
 
     @classmethod

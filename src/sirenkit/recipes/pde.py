@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig
@@ -23,6 +23,7 @@ from sirenkit.fit import FitConfig, FitResult
 from sirenkit.outputs import plot_curve, write_json
 from sirenkit.outputs.figures import plot_solution
 from sirenkit.problems import Problem
+from sirenkit.problems.base import evaluate_points
 from sirenkit.problems.pde import PDE, PDES, PDEOptions
 from sirenkit.recipes.kind import fit_signal, register_kind
 from sirenkit.resources import Request
@@ -96,7 +97,7 @@ class PDEKind:
     def finish(self, result: FitResult, signal: PDE, device: torch.device | str, run_dir: Path | None) -> Solved:
         solution = signal.problem.solution(result.representation.field.to(device))
         grid = signal.grid(GRID_POINTS[len(signal.low)])
-        values = _evaluate(solution, grid, device)
+        values = evaluate_points(solution, grid, device).numpy()
         exact = signal.exact(grid).numpy() if signal.exact is not None else None
         l2 = max_error = None
         if exact is not None:
@@ -110,11 +111,6 @@ class PDEKind:
                 plot_curve(result.history, run_dir / "curve.png", key="l2_error", label="L2 relative error", log=True)
             write_json(run_dir / "summary.json", solved.summary())
         return solved
-
-
-def _evaluate(solution: nn.Module, x: Tensor, device: torch.device | str, chunk: int = 65536) -> np.ndarray:
-    with torch.no_grad():
-        return torch.cat([solution(part.to(device)).float().cpu() for part in x.split(chunk)]).numpy()
 
 
 def make_pde(name: str, options: PDEOptions | None = None, **parameters: Any) -> PDE:
