@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 import torch
@@ -153,6 +154,21 @@ def test_a_loss_that_blows_up_without_a_nan_rolls_back_once_it_stands_orders_abo
     assert result.history[-1]["loss"] < 10 * before  # the run went on from a good state
     with pytest.raises(TrainingDiverged, match="after 3 rollback"):
         fit(tiny_image_fit(camera64)[0], ScaledAt(problem, set(range(60, 10**6))), config, quiet=True)
+
+
+def test_adam_blowing_up_past_its_rollbacks_hands_the_run_to_lbfgs_when_it_has_a_share(camera64, capsys):
+    rep, problem = tiny_image_fit(camera64)
+    config = FitConfig(steps=100, lr=1e-3, lbfgs=0.2, max_rollbacks=1, checkpoint_every=0)
+    spikes = set(range(60, 88))  # two blow-ups of 14 steps each (the smoothed loss needs 14 to rise 3 decades)
+    result = fit(rep, ScaledAt(problem, spikes), config, quiet=True)
+    err = capsys.readouterr().err
+    assert err.count("rolled back to step") == 1 and "L-BFGS takes over from step" in err
+    switched = next(row["step"] for row in result.history if row["lr"] == 0.5)  # LBFGS_LR, halved once
+    assert switched < 80 and [row["step"] for row in result.history] == list(range(1, 101))
+    before = min(row["loss"] for row in result.history[:59])
+    assert result.history[-1]["loss"] < before  # L-BFGS went on from the good state
+    with pytest.raises(TrainingDiverged, match="after 1 rollback"):
+        fit(tiny_image_fit(camera64)[0], ScaledAt(problem, spikes), replace(config, lbfgs=0.0), quiet=True)
 
 
 def test_noise_of_a_few_decades_is_not_a_blow_up(camera64, capsys):

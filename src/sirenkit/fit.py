@@ -85,7 +85,7 @@ class FitConfig:
     """A non-finite loss, or a blow-up (the smoothed loss 1000 times the lowest it reached, not
     far below where it started: `_LossWatch`), rolls the run back to its last good state and
     halves the learning rate, at most this many times; the next one ends the run, keeping that
-    state."""
+    state, or, under Adam with an L-BFGS share (`lbfgs`), hands the run to L-BFGS from it."""
     log_every: int = 1
     """Append a metrics row every this many steps."""
     precision: Literal["auto", "fp32", "bf16"] = "fp32"
@@ -281,7 +281,7 @@ def fit(
     SIGINT or SIGTERM (in the main thread) ends the run after the current step with a checkpoint
     and the model written, raising `FitInterrupted`; a second one acts at once. A non-finite loss
     or a blow-up rolls back to the last good state and halves the learning rate (`max_rollbacks`
-    times; `FitConfig.max_rollbacks`).
+    times; `FitConfig.max_rollbacks`; then L-BFGS takes over when `FitConfig.lbfgs` gives it a share).
     """
     with freed_memory_retained(config.retain_memory):  # its buffers are handed back when _fit's frame is gone
         return _fit(
@@ -355,6 +355,12 @@ def _fit(
         if run_dir is not None:
             save_representation(run_dir / MODEL_NAME, representation)
 
+    def begin_lbfgs() -> torch.optim.Optimizer:
+        """Switch to L-BFGS, minimizing the loss relative to its smoothed value now (`_Progress.lbfgs_scale`)."""
+        progress.phase = "lbfgs"
+        progress.lbfgs_scale = 10 ** (progress.watch.level or 0.0)
+        return _optimizer(progress.phase, field_, config)
+
     bar = _progress_bar(config.steps, progress.step, quiet)
     begin = time.perf_counter()
     elapsed_before = progress.seconds
@@ -366,8 +372,7 @@ def _fit(
                 step = progress.step + 1
                 now = elapsed_before + time.perf_counter() - begin
                 if progress.phase == "adam" and config.lbfgs_begins(step, now):
-                    progress.phase = "lbfgs"
-                    optimizer = _optimizer(progress.phase, field_, config)
+                    optimizer = begin_lbfgs()
                     good = _Snapshot.of(field_, optimizer, progress)
                 pending = _Snapshot.of(field_, optimizer, progress) if step - good.step > SNAPSHOT_EVERY else None
                 lr = (config.lr_at(step, now) if progress.phase == "adam" else LBFGS_LR) * progress.lr_scale
@@ -380,7 +385,9 @@ def _fit(
                         progress.balance = balanced_weights(terms, field_, progress.balance)
                     loss = _weighted(terms, progress.balance)
                 else:
-                    terms = _lbfgs_step(optimizer, losses, lambda t: _weighted(t, progress.balance), generator)
+                    terms = _lbfgs_step(
+                        optimizer, losses, lambda t: _weighted(t, progress.balance) / progress.lbfgs_scale, generator
+                    )
                     loss = _weighted(terms, progress.balance)
                 value = loss.item()
                 # a blow-up is judged on the problem's own loss, not on the adaptive weights' changes
@@ -396,6 +403,14 @@ def _fit(
                     )
                     good.restore(field_, optimizer, progress)
                     log.truncate(progress.step)
+                    if progress.rollbacks >= config.max_rollbacks and progress.phase == "adam" and config.lbfgs:
+                        optimizer = begin_lbfgs()
+                        good = _Snapshot.of(field_, optimizer, progress)
+                        _notice(
+                            f"{what} at step {step} after {progress.rollbacks} rollback(s); "
+                            f"L-BFGS takes over from step {progress.step}"
+                        )
+                        continue
                     if progress.rollbacks >= config.max_rollbacks:
                         save_checkpoint()
                         save_model()
@@ -460,6 +475,10 @@ class _Progress:
     history: list[dict[str, float]] = field(default_factory=list)
     watch: _LossWatch = field(default_factory=lambda: _LossWatch())
     phase: Literal["adam", "lbfgs"] = "adam"
+    lbfgs_scale: float = 1.0
+    """L-BFGS minimizes the loss divided by this, the smoothed loss when it began, so that torch's
+    absolute tolerances (a gradient below 1e-7 stops a step; a curvature pair needs y·s > 1e-10)
+    act relative to it: a loss converged to 1e-9 would otherwise stop L-BFGS at once."""
     balance: dict[str, float] = field(default_factory=dict)
     """The adaptive weights of the loss terms after the first (`FitConfig.balance`; empty: none)."""
     optimizer_state: dict[str, Any] | None = None
@@ -474,6 +493,7 @@ class _Progress:
             "lr_scale": self.lr_scale,
             "loss_watch": asdict(self.watch),
             "phase": self.phase,
+            "lbfgs_scale": self.lbfgs_scale,
             "balance": self.balance,
         }
 
@@ -740,6 +760,7 @@ def _restore(
         history=[row for row in rows if row["step"] <= state.step],
         watch=_LossWatch(**state.extra.get("loss_watch", {})),
         phase=state.extra.get("phase", "adam"),
+        lbfgs_scale=float(state.extra.get("lbfgs_scale", 1.0)),
         balance=state.extra.get("balance", {}),
         refined=state.extra.get("refined", {}),
         optimizer_state=state.optimizer,

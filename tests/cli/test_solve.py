@@ -11,6 +11,7 @@ import torch
 
 from conftest import run_cli
 from sirenkit.cli import main
+from sirenkit.problems.pde import SOURCE_CORE
 from sirenkit.recipes.pde import GRID_POINTS, load_solution
 
 QUICK = ["--width", "32", "--quiet", "--error-every", "10", "--batch", "128"]
@@ -54,6 +55,27 @@ def test_a_time_dependent_problem_with_hard_conditions_and_its_own_box(tmp_path)
     assert json.loads((out / "summary.json").read_text())["steps"] == 8
 
 
+def test_a_complex_point_source_solves_to_two_channels_and_loads_back(tmp_path):
+    out = tmp_path / "source"
+    args = ["solve", "point-source", "--low", "-1", "--high", "1", "--source", "0.2", "--wavenumber", "10"]
+    assert main([*args, "--out", str(out), "--steps", "30", "--lr", "1e-3", *QUICK]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["problem"] == "point_source" and summary["problem_parameters"]["source"] == [0.2]
+    for name in ["solution.png", "error.png", "curve.png"]:
+        assert (out / name).stat().st_size > 0, name
+    pde, solution = load_solution(out / "model.safetensors")
+    x = pde.grid(GRID_POINTS[1])
+    exact = pde.exact(x)
+    known = torch.isfinite(exact).all(1)
+    core = (x[:, 0] - 0.2).abs() < SOURCE_CORE * pde.parameters["source_width"]
+    assert pde.channels == ("Re u", "Im u") and torch.equal(~known, core) and bool(core.any())
+    with torch.no_grad():
+        values = solution(x)
+    assert values.shape == (GRID_POINTS[1], 2)
+    error = float((values[known] - exact[known]).norm() / exact[known].norm())
+    assert error == pytest.approx(summary["l2_relative_error"], rel=1e-5)
+
+
 BAD = {
     "an unknown problem": (["solve", "laplace"], "invalid choice: 'laplace'"),
     "a zero wavenumber": (["solve", "helmholtz", "--wavenumber", "0"], "wavenumber must be a positive number"),
@@ -64,6 +86,7 @@ BAD = {
     "a weight of no constraint": (["solve", "poisson", "--weight", "initial_value=2"], "initial_value"),
     "too few points": (["solve", "poisson", "--batch", "0"], "at least 4"),
     "a negative speed": (["solve", "wave", "--speed", "-1"], "speed must be a positive number"),
+    "a source in the layer": (["solve", "point-source", "--source", "0.9", "0"], "outside the PML"),
 }
 
 

@@ -1,11 +1,11 @@
-"""Domains and their samplers (`problems/domains.py`): point sets, boxes, box faces, grids, borders."""
+"""Domains and their samplers (`problems/domains.py`): point sets, boxes, box faces, balls, grids, borders."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from sirenkit.problems import Box, PointSet
+from sirenkit.problems import Ball, Box, PointSet
 from sirenkit.problems.domains import BoxBoundary, Grid, border_mask, restrict
 from sirenkit.signals import grid_coordinates
 
@@ -32,6 +32,17 @@ def test_box_samples_uniformly_inside():
     assert torch.allclose(x.mean(0), torch.tensor([1.0, 0.0]), atol=0.03)
     with pytest.raises(ValueError, match="infinite"):
         box.sample(None, generator())
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3])
+def test_a_ball_samples_uniformly_by_volume(dim):
+    ball = Ball([0.5] * dim, 2.0)
+    r = (ball.sample(20000, generator()).x - 0.5).norm(dim=-1)
+    assert float(r.max()) <= 2.0 + 1e-6
+    inner = float((r < 1.0).float().mean())  # the inner ball of half the radius holds 2^-d of the volume
+    assert inner == pytest.approx(0.5**dim, abs=0.015)
+    with pytest.raises(ValueError, match="positive radius"):
+        Ball([0.0, 0.0], 0.0)
 
 
 def test_a_box_takes_plain_numbers_in_its_own_units_and_refuses_bad_bounds():

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from scipy import special
 from torch import nn
 
-from sirenkit.calculus import autograd_jet
+from sirenkit.calculus import Jet, autograd_jet
 from sirenkit.fields import FieldConfig, build_field
 from sirenkit.problems import Problem
-from sirenkit.problems.pde import PDES, PDEOptions, helmholtz, poisson
+from sirenkit.problems.base import Evaluation
+from sirenkit.problems.pde import PDES, SOURCE_CORE, PDEOptions, helmholtz, point_source, poisson
 
 SETTINGS = {
     "poisson": [{}, {"low": (-1, -1), "high": (1, 1), "frequency": 2.0}, {"low": (0, 0, 0), "high": (1, 2, 1)}],
@@ -61,25 +64,94 @@ def test_the_wave_solution_travels_and_reflects_inverted():
     torch.testing.assert_close(peak[:, 0], torch.tensor([1.0, 0.5, 0.5, -1.0, 1.0]), atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("name", ["poisson", "helmholtz", "heat", "wave"])
+@pytest.mark.parametrize("name", ["poisson", "helmholtz", "heat", "wave", "point_source"])
 def test_hard_conditions_hold_for_any_network(name):
     pde = PDES[name](options=PDEOptions(hard=True))
-    assert [c.name for c in pde.problem.constraints] == ["equation"]
-    field_ = build_field(FieldConfig(in_dim=len(pde.low), out_dim=1, width=16, depth=1), seed=1)
+    assert [c.name for c in pde.problem.constraints if c.name != "source"] == ["equation"]
+    field_ = build_field(FieldConfig(in_dim=len(pde.low), out_dim=len(pde.channels), width=16, depth=1), seed=1)
     solution = pde.problem.solution(field_)
     x = pde.grid(9)
     low, high = torch.tensor(pde.low), torch.tensor(pde.high)
     time_dependent = pde.axes[-1] == "t"
     spatial = slice(0, len(pde.low) - 1) if time_dependent else slice(None)
     on_boundary = ((x[:, spatial] == low[spatial]) | (x[:, spatial] == high[spatial])).any(1)
-    torch.testing.assert_close(solution(x[on_boundary]), pde.exact(x[on_boundary]), atol=1e-6, rtol=0)
-    assert (solution(x) - pde.exact(x)).abs().max().detach().item() > 1e-3
+    held = torch.zeros_like if name == "point_source" else pde.exact  # its exact solution leaves out the reflection
+    torch.testing.assert_close(solution(x[on_boundary]), held(x[on_boundary]), atol=1e-6, rtol=0)
+    known = torch.isfinite(pde.exact(x)).all(1)  # the point source's exact solution leaves out its core
+    assert (solution(x[known]) - pde.exact(x[known])).abs().max().detach().item() > 1e-3
     if time_dependent:
         initial = x[:, -1] == low[-1]
         torch.testing.assert_close(solution(x[initial]), pde.exact(x[initial]), atol=1e-6, rtol=0)
         velocity = autograd_jet(solution, x[initial], 1).gradient[:, 0, -1]
         if name == "wave":
             torch.testing.assert_close(velocity, torch.zeros_like(velocity), atol=1e-5, rtol=0)
+
+
+def finite_difference_jet(u, x: torch.Tensor, h: float = 1e-3) -> Jet:
+    """u's value, gradient and unmixed second derivatives at x (n, d) by central differences."""
+    value, gradient, second = u(x), [], []
+    for axis in range(x.shape[1]):
+        step = torch.zeros(x.shape[1], dtype=x.dtype)
+        step[axis] = h
+        ahead, behind = u(x + step), u(x - step)
+        gradient.append((ahead - behind) / (2 * h))
+        second.append((ahead - 2 * value + behind) / h**2)
+    return Jet(value, torch.stack(gradient, -1), None, torch.stack(second, -1))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"low": (-1,), "high": (1,), "source": (0.1,)},
+        {"source": (0.1, -0.05)},
+        {"wavenumber": 20.0, "source_width": 0.03},
+    ],
+)
+def test_the_point_source_solution_satisfies_the_equation_in_and_out_of_the_layer_and_dies_in_it(settings):
+    pde = point_source(**settings)
+    dim, k = len(pde.low), pde.parameters["wavenumber"]
+    equation = pde.problem.constraints[0]
+    source = torch.tensor(pde.parameters["source"], dtype=torch.float64)
+    x = 2 * torch.rand(4000, dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64) - 1
+    x = x[(x - source).norm(dim=-1) > 0.4]  # the source density is below exp(−32) of its peak here
+    in_layer = (x.abs() > 1 - pde.parameters["pml"]).any(1)
+    assert 100 < int(in_layer.sum()) < len(x) - 100
+    jet = finite_difference_jet(pde.exact, x)
+    size = jet.second.abs().max() / k**2  # the size of each term of the residual
+    residual = equation.residual(Evaluation(x, jet, {}))
+    assert residual.abs().max() < 1e-3 * size  # second differences at h = 1e-3 are good to (kh)²/12
+    ends = pde.exact(torch.tensor([[1.0] * dim, [-1.0] * dim], dtype=torch.float64))
+    assert ends.abs().max() < 1e-3 * pde.exact(x).abs().max()  # exp(−k·a0·pml/3) at the ends
+
+    plain = free_space(pde)
+    wrong = equation.residual(Evaluation(x, finite_difference_jet(plain, x), {}))
+    assert wrong[in_layer].abs().max() > 1e-2 * size and wrong[~in_layer].abs().max() < 1e-3 * size
+    torch.testing.assert_close(plain(x[~in_layer]), pde.exact(x[~in_layer]))
+
+
+def free_space(pde):
+    """The point source's solution without the layer: exp(−k²σ²/2) times the outgoing Green's function."""
+    k, sigma = pde.parameters["wavenumber"], pde.parameters["source_width"]
+    source = torch.tensor(pde.parameters["source"], dtype=torch.float64)
+
+    def u(x):
+        r = (x - source).norm(dim=-1).numpy()
+        green = 0.5j / k * np.exp(1j * k * r) if x.shape[1] == 1 else 0.25j * special.hankel1(0, k * r)
+        value = torch.from_numpy(np.exp(-((k * sigma) ** 2) / 2) * green)
+        return torch.stack([value.real, value.imag], -1)
+
+    return u
+
+
+def test_the_point_source_reference_leaves_out_the_source_core_only():
+    pde = point_source()
+    grid, reference = pde.grid(50), pde.reference(50)
+    near = (grid - torch.tensor([0.0, 0.0])).norm(dim=-1) < SOURCE_CORE * pde.parameters["source_width"]
+    assert int(near.sum()) > 0 and reference.x.shape[0] == grid.shape[0] - int(near.sum())
+    assert reference.u.shape[1] == 2 and bool(torch.isfinite(reference.u).all())
+    assert [c.name for c in pde.problem.constraints] == ["equation", "source", "boundary"]
+    source = pde.problem.constraints[1].domain.sample(500, torch.Generator().manual_seed(0)).x
+    assert source.norm(dim=-1).max() <= 3 * pde.parameters["source_width"] + 1e-6
 
 
 BAD = {
@@ -91,6 +163,11 @@ BAD = {
     "a wave without time": (lambda: PDES["wave"](low=(0,), high=(1,)), "of one length in \\[2, 3\\]"),
     "a weight of no constraint": (lambda: poisson(options=PDEOptions(weights={"boundry": 2})), "boundry"),
     "a negative weight": (lambda: poisson(options=PDEOptions(weights={"boundary": -1})), "number >= 0"),
+    "a source in the layer": (lambda: point_source(source=(0.6, 0.0)), "outside the PML"),
+    "a source of one axis in 2-D": (lambda: point_source(source=(0.0,)), "one coordinate per axis"),
+    "a layer of no thickness": (lambda: point_source(pml=0), "PML thickness must be a positive number"),
+    "a layer too weak": (lambda: point_source(pml_strength=0.5), "make it thicker"),
+    "a point source in 3-D": (lambda: point_source(low=(-1,) * 3, high=(1,) * 3), "of one length in \\[1, 2\\]"),
     "hard with boundary values": (
         lambda: poisson(low=(0,), high=(0.75,), options=PDEOptions(hard=True)),
         "boundary values are not 0",

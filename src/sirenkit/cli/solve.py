@@ -28,18 +28,24 @@ PARAMETER_HELP = {
     "diffusivity": "a in u_t = a Δu",
     "speed": "c in u_tt = c² Δu",
     "width": "the initial pulse's standard deviation, in units of length",
+    "source": "the source's position, one number per axis",
+    "source_width": "the Gaussian source's standard deviation, in units of length",
+    "pml": "the perfectly matched layer's thickness, in units of length",
+    "pml_strength": "a0 in the layer's stretch 1 + i·a0·(depth / thickness)²",
 }
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    solve = commands.add_parser("solve", help="solve a built-in PDE (Poisson, Helmholtz, heat, wave) with a SIREN")
+    solve = commands.add_parser(
+        "solve", help="solve a built-in PDE (Poisson, Helmholtz, heat, wave, point source) with a SIREN"
+    )
     problems = solve.add_subparsers(dest="problem", required=True, parser_class=Parser)
     for name, make in PDES.items():
-        parser = problems.add_parser(name, help=(make.__doc__ or "").splitlines()[0])
+        parser = problems.add_parser(name.replace("_", "-"), help=(make.__doc__ or "").splitlines()[0])
         for parameter in inspect.signature(make).parameters.values():
             if parameter.name == "options":
                 continue
-            flag = "--pulse-width" if parameter.name == "width" else "--" + parameter.name
+            flag = "--pulse-width" if parameter.name == "width" else "--" + parameter.name.replace("_", "-")
             many = isinstance(parameter.default, tuple)
             parser.add_argument(
                 flag,
@@ -63,7 +69,7 @@ def register(commands: argparse._SubParsersAction) -> None:
             action="append",
             default=[],
             metavar="NAME=W",
-            help="weight of a constraint (equation, boundary, initial_value, initial_velocity); repeatable",
+            help="weight of a constraint (equation, boundary, initial_value, initial_velocity, source); repeatable",
         )
         parser.add_argument(
             "--collocation",
@@ -90,7 +96,7 @@ def register(commands: argparse._SubParsersAction) -> None:
             choices={"model": list(FIELD_BUILDERS)},
         )
         add_config_options(parser, FitConfig, defaults=fit_defaults(SOLVE_FIT))
-        parser.set_defaults(run=run_solve)
+        parser.set_defaults(run=run_solve, problem=name)
 
 
 def parse_weights(items: list[str]) -> dict[str, float]:

@@ -46,9 +46,11 @@ def plot_curve(
 
 
 def plot_solution(path: str | Path, pde, values: np.ndarray, title: str) -> None:
-    """A PDE's solution (or its error) on `pde.grid(n)`, values (n^d, 1), saved as PNG: a curve
-    in 1-D, a map over the box in 2-D (time up for a time-dependent problem), and in 3-D five
-    maps of the first two axes at evenly spaced values of the last (its time, or z)."""
+    """A PDE's solution (or its error) on `pde.grid(n)`, values (n^d, c) with c = len(pde.channels),
+    saved as PNG: a curve per channel in 1-D, a map over the box per channel in 2-D (time up for a
+    time-dependent problem, space in true proportion otherwise), and in 3-D five maps of the first
+    two axes at evenly spaced values of the last (its time, or z). Points without a value (NaN)
+    are left blank."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,27 +58,37 @@ def plot_solution(path: str | Path, pde, values: np.ndarray, title: str) -> None
 
     dim = len(pde.low)
     n = round(values.shape[0] ** (1 / dim))
-    grid = values.reshape((n,) * dim)
+    channels = values.reshape((n,) * dim + (-1,))
     if dim == 1:
         fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
-        ax.plot(np.linspace(pde.low[0], pde.high[0], n), grid, lw=1.2)
+        for index, name in enumerate(pde.channels):
+            ax.plot(np.linspace(pde.low[0], pde.high[0], n), channels[:, index], lw=1.2, label=name)
+        if len(pde.channels) > 1:
+            ax.legend()
         ax.set_xlabel(pde.axes[0])
         ax.grid(alpha=0.3)
         ax.set_title(title)
     else:
-        slices = [grid] if dim == 2 else [grid[..., i] for i in np.linspace(0, n - 1, 5).round().astype(int)]
-        limit = float(np.abs(values).max()) or 1.0
-        fig, axes = plt.subplots(1, len(slices), figsize=(4.2 * len(slices), 3.6), dpi=110, squeeze=False)
-        for index, (ax, part) in enumerate(zip(axes[0], slices)):
+        if dim == 2:
+            panels = [(channels[..., c], name) for c, name in enumerate(pde.channels)]
+        else:
+            at = np.linspace(0, n - 1, 5).round().astype(int)
+            panels = [
+                (channels[..., i, 0], f"{pde.axes[2]} = {pde.low[2] + (pde.high[2] - pde.low[2]) * i / (n - 1):.3g}")
+                for i in at
+            ]
+        limit = float(np.nanmax(np.abs(values))) or 1.0
+        aspect = "auto" if pde.axes[-1] == "t" else "equal"  # space in true proportion; time stretched to fit
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), dpi=110, squeeze=False)
+        for ax, (part, label) in zip(axes[0], panels):
             extent = (pde.low[0], pde.high[0], pde.low[1], pde.high[1])
             image = ax.imshow(
-                part.T, origin="lower", extent=extent, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto"
+                part.T, origin="lower", extent=extent, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect=aspect
             )
             ax.set_xlabel(pde.axes[0])
             ax.set_ylabel(pde.axes[1])
-            if dim == 3:
-                at = pde.low[2] + (pde.high[2] - pde.low[2]) * index / (len(slices) - 1)
-                ax.set_title(f"{pde.axes[2]} = {at:.3g}")
+            if len(panels) > 1:
+                ax.set_title(label)
         fig.colorbar(image, ax=axes[0].tolist(), shrink=0.85)
         fig.suptitle(title)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))

@@ -2,11 +2,12 @@
 
 from sirenkit.problems.ansatz import Ansatz, Solution
 from sirenkit.problems.base import Batch, Constraint, Domain, Evaluation, Problem, Reference, Refinement, evaluate
-from sirenkit.problems.domains import Box, BoxBoundary, Grid, PointSet, RefinedSet, collocation
+from sirenkit.problems.domains import Ball, Box, BoxBoundary, Grid, PointSet, RefinedSet, collocation
 from sirenkit.problems.fitting import fitting_problem
 
 __all__ = [
     "Ansatz",
+    "Ball",
     "Batch",
     "Box",
     "BoxBoundary",

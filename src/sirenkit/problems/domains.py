@@ -1,8 +1,10 @@
 """Domains Ω with samplers: a finite point set with data (an image, a mask, a border), a grid with
-data sampled on or between its nodes, the uniform distribution in a box and on its boundary."""
+data sampled on or between its nodes, the uniform distribution in a box, on its boundary and in a
+ball (a disk in 2-D)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -150,6 +152,31 @@ class BoxBoundary:
         side, axis = (axis // dim).to(self.low.device), (axis % dim).to(self.low.device)
         pinned = torch.where(side == 1, self.high[axis], self.low[axis])
         return Batch(x.scatter(1, axis[:, None], pinned[:, None]))
+
+
+@dataclass
+class Ball:
+    """The ball |x − center| ≤ radius ⊂ R^d (a disk in 2-D, an interval in 1-D), sampled uniformly
+    by volume; it carries no data. In the problem's own units, like `Box`."""
+
+    center: Tensor
+    radius: float
+
+    def __post_init__(self) -> None:
+        self.center = torch.as_tensor(self.center, dtype=torch.float32).reshape(-1)
+        if not (self.radius > 0 and math.isfinite(self.radius)) or not bool(torch.isfinite(self.center).all()):
+            raise ValueError(
+                f"a ball needs a finite center and a positive radius, got {self.center.tolist()}, {self.radius}"
+            )
+
+    def sample(self, n: int | None, generator: torch.Generator) -> Batch:
+        if n is None:
+            raise ValueError("a ball is infinite: give a number of points")
+        dim = self.center.shape[0]
+        direction = torch.randn(n, dim, generator=generator)
+        direction = direction / direction.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+        length = self.radius * torch.rand(n, 1, generator=generator) ** (1 / dim)
+        return Batch((self.center + length * direction).to(self.center.device))
 
 
 @dataclass

@@ -15,6 +15,9 @@ initial) conditions exactly instead of penalizing them.
   (DeepXDE's heat example: [0, 1] × [0, 1], a = 0.4).
 - `wave`: u_tt = c² Δ_x u, a Gaussian pulse at rest at t0, u = 0 on the spatial boundary (the
   SIREN paper's setting); exact (by d'Alembert and reflections) in one space dimension.
+- `point_source`: Δu + k²u = −f for a complex u with f a narrow Gaussian source, in a box whose
+  rim is a perfectly matched layer that absorbs the outgoing waves (the SIREN paper's Sec. 4.3,
+  [−1, 1]², k = 20); exact as the free-space Green's function in stretched coordinates.
 
 A problem of one's own is a `Problem` of constraints (examples/poisson_2d.py); these show how.
 """
@@ -26,12 +29,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
+from scipy import special
 from torch import Tensor
 
 from sirenkit.problems.ansatz import Ansatz, PointFunction
 from sirenkit.problems.base import Constraint, Evaluation, Problem, Reference, Refinement
-from sirenkit.problems.domains import Box, BoxBoundary, RefinedSet, collocation
+from sirenkit.problems.domains import Ball, Box, BoxBoundary, RefinedSet, collocation
 
 INTERIOR_POINTS = 1024
 """Points drawn inside the box per step for the equation's residual (the defaults' setting)."""
@@ -84,6 +89,8 @@ class PDE:
     axes: tuple[str, ...]
     exact: PointFunction | None
     parameters: dict[str, Any] = field(default_factory=dict)
+    channels: tuple[str, ...] = ("u",)
+    """What each output of the solution is: ("u",), or ("Re u", "Im u") for a complex u."""
 
     def grid(self, points: int) -> Tensor:
         """A grid of the box with `points` nodes per axis, row-major over the axes: (points^d, d)."""
@@ -91,11 +98,14 @@ class PDE:
         return torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes))
 
     def reference(self, points: int, every: int = 100) -> Reference | None:
-        """The exact solution on `grid(points)`, for `fit` to log the error against (None without one)."""
+        """The exact solution on `grid(points)` where it is known (finite), for `fit` to log the
+        error against (None without one)."""
         if self.exact is None:
             return None
         x = self.grid(points)
-        return Reference(x, self.exact(x), every)
+        u = self.exact(x)
+        known = torch.isfinite(u).all(-1)
+        return Reference(x[known], u[known], every)
 
 
 def check_box(low: Sequence[float], high: Sequence[float], dims: Sequence[int]) -> tuple[tuple, tuple]:
@@ -390,5 +400,143 @@ def _reflected_pulse(pulse: PointFunction, a: float, b: float, t0: float, c: flo
     return exact
 
 
-PDES: dict[str, Callable[..., PDE]] = {"poisson": poisson, "helmholtz": helmholtz, "heat": heat, "wave": wave}
+SOURCE_CORE = 5.0
+"""The exact point-source solution is given from this many source widths away from the source on."""
+LAYER_LEAK = 1e-4
+"""The most of the outgoing wave a point source's layer may let back, exp(−2k·a0·pml/3)."""
+
+
+def point_source(
+    low: Sequence[float] = (-1.0, -1.0),
+    high: Sequence[float] = (1.0, 1.0),
+    wavenumber: float = 10.0,
+    source: Sequence[float] = (0.0, 0.0),
+    source_width: float = 0.05,
+    pml: float = 0.5,
+    pml_strength: float = 5.0,
+    options: PDEOptions = PDEOptions(),
+) -> PDE:
+    """Δu + k²u = −f, u complex, f a unit Gaussian source, inside a perfectly matched layer; 1 or 2 axes.
+
+    The source f = exp(−|x − s|² / (2σ²)) / (2πσ²)^(d/2) (σ = `source_width`) stands for a point
+    source δ(x − s). The layer is the rim of the box `pml` thick: each axis is stretched there
+    into the complex plane, ∂/∂x̃_i = ∂/∂x_i / e_i with e_i = 1 + i·a0·(depth_i / pml)²
+    (a0 = `pml_strength`), so outgoing waves decay in it instead of reflecting, and
+    Σ_i ∂_i((E / e_i²) ∂_i u) + k² E u = −f with E = Π_i e_i, u = 0 on the box's boundary. The
+    solution is two channels, Re u and Im u. Exact from `SOURCE_CORE` widths away from the source:
+    exp(−k²σ²/2) G(x̃ − s) with G the outgoing Green's function of Δ + k² (i e^{ik|x|} / (2k) in
+    1-D, i H0⁽¹⁾(k|x|) / 4 in 2-D), continued into the layer with the stretched coordinates x̃ (the
+    factor is the Gaussian's average of a Helmholtz solution). It leaves out the wave that
+    u = 0 on the box's boundary reflects: up to exp(−k·a0·pml/3) of the source's wave at the
+    boundary, and exp(−2k·a0·pml/3) once back in the inner box (ValueError where that exceeds
+    LAYER_LEAK).
+
+    The SIREN paper's setting is k = 20 on [−1, 1]² with the layer 0.5 thick, a0 = 5 and a
+    point-like source; the defaults halve k and widen the source to 0.05 so that a CPU solves it
+    in minutes (README: solving PDEs)."""
+    low, high = check_box(low, high, (1, 2))
+    k = _positive("the wavenumber", wavenumber)
+    sigma = _positive("the source width", source_width)
+    thickness = _positive("the PML thickness", pml)
+    strength = _positive("the PML strength", pml_strength)
+    center = tuple(float(v) for v in source)
+    if len(center) != len(low):
+        raise ValueError(f"the source needs one coordinate per axis ({len(low)}), got {list(center)}")
+    margin = thickness + SOURCE_CORE * sigma
+    if not all(a + margin <= c <= b - margin for a, b, c in zip(low, high, center)):
+        raise ValueError(
+            f"the source {list(center)} with its core ({SOURCE_CORE:g} widths) must lie inside the box "
+            f"and outside the PML ({thickness:g} thick)"
+        )
+    leak = math.exp(-2 * k * strength * thickness / 3)
+    if leak > LAYER_LEAK:
+        raise ValueError(
+            f"the PML lets back {leak:.2g} of the outgoing wave (more than {LAYER_LEAK:g}): "
+            "make it thicker (--pml) or stronger (--pml-strength)"
+        )
+    dim = len(low)
+    low_t, high_t, center_t = torch.tensor(low), torch.tensor(high), torch.tensor(center)
+    layer = _PerfectlyMatchedLayer(low_t, high_t, thickness, strength)
+
+    def density(x: Tensor) -> Tensor:
+        r2 = (x - center_t.to(x.device)).square().sum(-1)
+        return torch.exp(-r2 / (2 * sigma**2)) / (2 * math.pi * sigma**2) ** (dim / 2)
+
+    def equation(ev: Evaluation) -> Tensor:
+        u = torch.complex(ev.value[:, 0], ev.value[:, 1])  # (n,)
+        du = torch.complex(ev.gradient[:, 0], ev.gradient[:, 1])  # (n, d)
+        d2u = torch.complex(ev.second[:, 0], ev.second[:, 1])  # (n, d)
+        e, de = layer.factors(ev.x)
+        total = e.prod(-1)
+        flux = total[:, None] / e**2 * d2u - total[:, None] * de / e**3 * du
+        residual = (flux.sum(-1) + k**2 * total * u + density(ev.x)) / k**2
+        return torch.stack([residual.real, residual.imag], -1)
+
+    def exact(x: Tensor) -> Tensor:
+        stretched = (layer.stretched(x.double()) - center_t.double()).numpy()
+        r = np.sqrt((stretched**2).sum(-1))
+        green = 0.5j / k * np.exp(1j * k * r) if dim == 1 else 0.25j * special.hankel1(0, k * r)
+        u = torch.from_numpy(np.exp(-((k * sigma) ** 2) / 2) * green)
+        core = (x - center_t).norm(dim=-1) < SOURCE_CORE * sigma
+        return torch.stack([u.real, u.imag], -1).to(x.dtype).masked_fill(core[:, None], math.nan)
+
+    ansatz = Ansatz.for_box(low, high)
+    needs = {"value", "gradient", "second"}
+    conditions = [("source", Ball(center_t, 3 * sigma), equation, needs)]
+    if options.hard:
+        ansatz = Ansatz.for_box(low, high, distance=_box_distance(low_t, high_t, range(dim)))
+    else:
+        conditions.append(("boundary", BoxBoundary(low_t, high_t), lambda ev: ev.value, {"value"}))
+    constraints = _constraints(equation, needs, Box(low_t, high_t), conditions, options)
+    problem = Problem(constraints, ansatz=ansatz, refinement=_refinement(options))
+    parameters = {
+        "low": list(low),
+        "high": list(high),
+        "wavenumber": k,
+        "source": list(center),
+        "source_width": sigma,
+        "pml": thickness,
+        "pml_strength": strength,
+        "hard": options.hard,
+    }
+    return PDE("point_source", problem, low, high, ("x", "y")[:dim], exact, parameters, ("Re u", "Im u"))
+
+
+@dataclass(frozen=True)
+class _PerfectlyMatchedLayer:
+    """The complex coordinate stretch of a box's rim `thickness` thick: at depth δ_i into the
+    layer along axis i, e_i = 1 + i·a0·(δ_i / thickness)² and x̃_i = x_i ± i·a0·δ_i³ / (3 thickness²)
+    (outward sign), so that dx̃_i / dx_i = e_i; inside the inner box e_i = 1 and x̃ = x."""
+
+    low: Tensor
+    high: Tensor
+    thickness: float
+    strength: float
+
+    def _depth(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Depth into the layer (n, d) ≥ 0 and its derivative along the axis (−1, 0 or 1)."""
+        below = (self.low.to(x) + self.thickness - x).clamp(min=0)
+        above = (x - self.high.to(x) + self.thickness).clamp(min=0)
+        return below + above, (above > 0).to(x) - (below > 0).to(x)
+
+    def factors(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """e (n, d) complex and its derivative de_i/dx_i (n, d) complex."""
+        depth, slope = self._depth(x)
+        scale = self.strength / self.thickness**2
+        zero = torch.zeros_like(depth)
+        return torch.complex(torch.ones_like(depth), scale * depth**2), torch.complex(zero, 2 * scale * depth * slope)
+
+    def stretched(self, x: Tensor) -> Tensor:
+        """x̃ (n, d) complex."""
+        depth, slope = self._depth(x)
+        return torch.complex(x, slope * self.strength * depth**3 / (3 * self.thickness**2))
+
+
+PDES: dict[str, Callable[..., PDE]] = {
+    "poisson": poisson,
+    "helmholtz": helmholtz,
+    "heat": heat,
+    "wave": wave,
+    "point_source": point_source,
+}
 """The built-in problems by name (`sirenkit solve NAME`)."""

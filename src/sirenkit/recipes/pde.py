@@ -72,13 +72,13 @@ class Solved:
 @register_kind
 @dataclass(frozen=True)
 class PDEKind:
-    """A built-in PDE: inputs are the box's axes, one output."""
+    """A built-in PDE: inputs are the box's axes, outputs its channels (`PDE.channels`)."""
 
     name: ClassVar[str] = "pde"
     noun: ClassVar[str] = "a PDE solution"
 
     def field_config(self, signal: PDE, config: FieldConfig) -> FieldConfig:
-        return replace(config, in_dim=len(signal.low), out_dim=1)
+        return replace(config, in_dim=len(signal.low), out_dim=len(signal.channels))
 
     def metadata(self, signal: PDE) -> dict[str, Any]:
         return {"problem": signal.name, "parameters": signal.parameters, "axes": list(signal.axes)}
@@ -101,8 +101,9 @@ class PDEKind:
         exact = signal.exact(grid).numpy() if signal.exact is not None else None
         l2 = max_error = None
         if exact is not None:
-            l2 = float(np.linalg.norm(values - exact) / np.linalg.norm(exact))
-            max_error = float(np.abs(values - exact).max())
+            known = np.isfinite(exact).all(-1)
+            l2 = float(np.linalg.norm(values[known] - exact[known]) / np.linalg.norm(exact[known]))
+            max_error = float(np.abs(values[known] - exact[known]).max())
         solved = Solved(result, signal, values, l2, max_error)
         if run_dir is not None:
             plot_solution(run_dir / "solution.png", signal, values, f"{signal.name}: solution")
