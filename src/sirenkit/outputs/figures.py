@@ -79,7 +79,9 @@ def plot_solution(path: str | Path, pde, values: np.ndarray, title: str) -> None
             ]
         limit = float(np.nanmax(np.abs(values))) or 1.0
         aspect = "auto" if pde.axes[-1] == "t" else "equal"  # space in true proportion; time stretched to fit
-        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), dpi=110, squeeze=False)
+        fig, axes = plt.subplots(
+            1, len(panels), figsize=(4.2 * len(panels), 3.6), dpi=110, squeeze=False, layout="constrained"
+        )
         for ax, (part, label) in zip(axes[0], panels):
             extent = (pde.low[0], pde.high[0], pde.low[1], pde.high[1])
             image = ax.imshow(

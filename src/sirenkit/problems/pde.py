@@ -16,8 +16,9 @@ initial) conditions exactly instead of penalizing them.
 - `wave`: u_tt = c² Δ_x u, a Gaussian pulse at rest at t0, u = 0 on the spatial boundary (the
   SIREN paper's setting); exact (by d'Alembert and reflections) in one space dimension.
 - `point_source`: Δu + k²u = −f for a complex u with f a narrow Gaussian source, in a box whose
-  rim is a perfectly matched layer that absorbs the outgoing waves (the SIREN paper's Sec. 4.3,
-  [−1, 1]², k = 20); exact as the free-space Green's function in stretched coordinates.
+  rim is a perfectly matched layer that absorbs the outgoing waves (the SIREN paper's Sec. 4.3 has
+  [−1, 1]² and k = 20; the defaults halve k); exact as the free-space Green's function in
+  stretched coordinates.
 
 A problem of one's own is a `Problem` of constraints (examples/poisson_2d.py); these show how.
 """
