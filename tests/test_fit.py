@@ -223,6 +223,33 @@ def test_lbfgs_takes_the_last_share_of_the_run_and_lowers_the_loss_further():
         FitConfig(lbfgs=1.0)
 
 
+class ScaledBy:
+    """A problem whose every loss term is multiplied by a constant."""
+
+    def __init__(self, problem, factor: float) -> None:
+        self.problem, self.factor = problem, factor
+
+    def losses(self, field_, generator, device, compiler):
+        return {
+            name: self.factor * term for name, term in self.problem.losses(field_, generator, device, compiler).items()
+        }
+
+
+def test_lbfgs_moves_on_a_loss_of_any_size(camera64):
+    rep, problem = tiny_image_fit(camera64)
+    weights = []
+
+    def record(step, representation):
+        weights.append(torch.cat([p.detach().reshape(-1).clone() for p in representation.field.parameters()]))
+
+    config = FitConfig(steps=30, lr=1e-3, lbfgs=0.5, checkpoint_every=0)
+    result = fit(rep, ScaledBy(problem, 1e-12), config, quiet=True, on_step=record)  # torch's tolerances are absolute
+    lbfgs_moves = [float((b - a).abs().max()) for a, b in zip(weights[15:], weights[16:])]
+    assert min(lbfgs_moves) > 0, lbfgs_moves
+    before, after = [sum(row["loss"] for row in rows) for rows in (result.history[10:15], result.history[-5:])]
+    assert after < 0.7 * before  # each on 64 fresh points a step: means of five
+
+
 def test_the_error_against_the_reference_is_logged_every_so_many_steps_and_at_the_last():
     result = _poisson_fit(steps=35)
     logged = [(row["step"], row["l2_error"]) for row in result.history if "l2_error" in row]

@@ -355,25 +355,28 @@ def _fit(
         if run_dir is not None:
             save_representation(run_dir / MODEL_NAME, representation)
 
-    def begin_lbfgs() -> torch.optim.Optimizer:
-        """Switch to L-BFGS, minimizing the loss relative to its smoothed value now (`_Progress.lbfgs_scale`)."""
-        progress.phase = "lbfgs"
-        progress.lbfgs_scale = 10 ** (progress.watch.level or 0.0)
-        return _optimizer(progress.phase, field_, config)
-
     bar = _progress_bar(config.steps, progress.step, quiet)
     begin = time.perf_counter()
     elapsed_before = progress.seconds
     last_checkpoint = time.monotonic()
     good = _Snapshot.of(field_, optimizer, progress)
+
+    def begin_lbfgs() -> None:
+        """Switch to L-BFGS from here, on the loss relative to its smoothed value now
+        (`_Progress.lbfgs_scale`); this state is the new last good one."""
+        nonlocal optimizer, good
+        progress.phase = "lbfgs"
+        progress.lbfgs_scale = 10 ** (progress.watch.level or 0.0)
+        optimizer = _optimizer(progress.phase, field_, config)
+        good = _Snapshot.of(field_, optimizer, progress)
+
     try:
         with _StopRequests() as stop:
             while progress.step < config.steps:
                 step = progress.step + 1
                 now = elapsed_before + time.perf_counter() - begin
                 if progress.phase == "adam" and config.lbfgs_begins(step, now):
-                    optimizer = begin_lbfgs()
-                    good = _Snapshot.of(field_, optimizer, progress)
+                    begin_lbfgs()
                 pending = _Snapshot.of(field_, optimizer, progress) if step - good.step > SNAPSHOT_EVERY else None
                 lr = (config.lr_at(step, now) if progress.phase == "adam" else LBFGS_LR) * progress.lr_scale
                 for group in optimizer.param_groups:
@@ -403,15 +406,14 @@ def _fit(
                     )
                     good.restore(field_, optimizer, progress)
                     log.truncate(progress.step)
-                    if progress.rollbacks >= config.max_rollbacks and progress.phase == "adam" and config.lbfgs:
-                        optimizer = begin_lbfgs()
-                        good = _Snapshot.of(field_, optimizer, progress)
-                        _notice(
-                            f"{what} at step {step} after {progress.rollbacks} rollback(s); "
-                            f"L-BFGS takes over from step {progress.step}"
-                        )
-                        continue
                     if progress.rollbacks >= config.max_rollbacks:
+                        if progress.phase == "adam" and config.lbfgs:
+                            begin_lbfgs()
+                            _notice(
+                                f"{what} at step {step} after {progress.rollbacks} rollback(s); "
+                                f"L-BFGS takes over from step {progress.step}"
+                            )
+                            continue
                         save_checkpoint()
                         save_model()
                         raise TrainingDiverged(_diverged_message(step, value, progress, run_dir))

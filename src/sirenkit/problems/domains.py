@@ -176,7 +176,7 @@ class Ball:
         direction = torch.randn(n, dim, generator=generator)
         direction = direction / direction.norm(dim=-1, keepdim=True).clamp(min=1e-12)
         length = self.radius * torch.rand(n, 1, generator=generator) ** (1 / dim)
-        return Batch((self.center + length * direction).to(self.center.device))
+        return Batch(self.center + (length * direction).to(self.center.device))
 
 
 @dataclass

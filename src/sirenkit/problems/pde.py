@@ -195,31 +195,45 @@ def _stationary(
     """−Δu + operator terms = f on a box with u = exact on ∂Ω, exact = Π_i sin(frequency · x_i);
     `operator(ev)` is the left side, `size` its characteristic scale (the residual's divisor)."""
     dim = len(low)
-    low_t, high_t = torch.tensor(low), torch.tensor(high)
     frequencies, phases = torch.full((dim,), frequency), torch.zeros(dim)
 
     def exact(x: Tensor) -> Tensor:
         return _sine_product(x, frequencies, phases)
 
+    def equation(ev: Evaluation) -> Tensor:
+        return operator(ev) / size
+
+    problem = _dirichlet(name, equation, {"laplacian"}, low, high, exact, [], options)
+    return PDE(name, problem, low, high, ("x", "y", "z")[:dim], exact, parameters)
+
+
+def _dirichlet(
+    name: str,
+    equation: Callable[[Evaluation], Tensor],
+    needs: set[str],
+    low: tuple,
+    high: tuple,
+    boundary: PointFunction,
+    conditions: list[tuple[str, Any, Callable[[Evaluation], Tensor], set[str]]],
+    options: PDEOptions,
+) -> Problem:
+    """The equation on the box [low, high] and u = boundary(x) on all its faces, beside the other
+    `conditions`: the boundary penalized, or with `options.hard` held by the ansatz (ValueError
+    unless the boundary values are 0 there)."""
+    low_t, high_t = torch.tensor(low), torch.tensor(high)
+    faces = BoxBoundary(low_t, high_t)
     ansatz = Ansatz.for_box(low, high)
-    conditions = []
     if options.hard:
-        boundary_values = exact(BoxBoundary(low_t, high_t).sample(4096, torch.Generator().manual_seed(0)).x)
-        if float(boundary_values.abs().max()) > 1e-5:
+        if float(boundary(faces.sample(4096, torch.Generator().manual_seed(0)).x).abs().max()) > 1e-5:
             raise ValueError(
                 f"hard boundary conditions hold u = 0 on the boundary, but this {name} problem's boundary "
                 "values are not 0 (choose a box whose sides are whole half-periods, or soft conditions)"
             )
-        ansatz = Ansatz.for_box(low, high, distance=_box_distance(low_t, high_t, range(dim)))
+        ansatz = Ansatz.for_box(low, high, distance=_box_distance(low_t, high_t, range(len(low))))
     else:
-        conditions.append(("boundary", BoxBoundary(low_t, high_t), lambda ev: ev.value - exact(ev.x), {"value"}))
-
-    def equation(ev: Evaluation) -> Tensor:
-        return operator(ev) / size
-
-    constraints = _constraints(equation, {"laplacian"}, Box(low_t, high_t), conditions, options)
-    problem = Problem(constraints, ansatz=ansatz, refinement=_refinement(options))
-    return PDE(name, problem, low, high, ("x", "y", "z")[:dim], exact, parameters)
+        conditions = [*conditions, ("boundary", faces, lambda ev: ev.value - boundary(ev.x), {"value"})]
+    constraints = _constraints(equation, needs, Box(low_t, high_t), conditions, options)
+    return Problem(constraints, ansatz=ansatz, refinement=_refinement(options))
 
 
 def poisson(
@@ -481,15 +495,12 @@ def point_source(
         core = (x - center_t).norm(dim=-1) < SOURCE_CORE * sigma
         return torch.stack([u.real, u.imag], -1).to(x.dtype).masked_fill(core[:, None], math.nan)
 
-    ansatz = Ansatz.for_box(low, high)
+    def outer(x: Tensor) -> Tensor:
+        return torch.zeros(len(x), 2, device=x.device)
+
     needs = {"value", "gradient", "second"}
-    conditions = [("source", Ball(center_t, 3 * sigma), equation, needs)]
-    if options.hard:
-        ansatz = Ansatz.for_box(low, high, distance=_box_distance(low_t, high_t, range(dim)))
-    else:
-        conditions.append(("boundary", BoxBoundary(low_t, high_t), lambda ev: ev.value, {"value"}))
-    constraints = _constraints(equation, needs, Box(low_t, high_t), conditions, options)
-    problem = Problem(constraints, ansatz=ansatz, refinement=_refinement(options))
+    source_disk = [("source", Ball(center_t, 3 * sigma), equation, needs)]
+    problem = _dirichlet("point_source", equation, needs, low, high, outer, source_disk, options)
     parameters = {
         "low": list(low),
         "high": list(high),
