@@ -2,7 +2,7 @@
 # Install sirenkit (editable) into the current Python environment.
 #   bash install.sh           the library and the `sirenkit` command
 #   bash install.sh test      ... and pytest + ruff
-#   bash install.sh bench     ... and siren-pytorch and DeepXDE, the peers the benchmarks compare against
+#   bash install.sh bench     ... and siren-pytorch, DeepXDE and zstandard, the peers the benchmarks compare against
 #   bash install.sh ray       ... and Ray, to fit collections past one process (--workers, --ray-address)
 # A torch that is already installed (CUDA or CPU) is kept. Without one, torch==2.13.0 is
 # installed first; on this project's machines that resolves to a local CPU build, where a

@@ -2,7 +2,8 @@
 
 Each kind of signal describes its `fit` command and its renderer in its own module (`cli/image.py`,
 ..., a `KindCommand`, listed in `KIND_COMMANDS`); the commands that are not a kind's fit or render
-(`derivatives`, `mesh`, `preview`, `poisson`, `blend`) register themselves from `COMMAND_MODULES`.
+(`derivatives`, `mesh`, `preview`, `poisson`, `blend`, `solve`,
+`compress`, `decompress`) register themselves from `COMMAND_MODULES`.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from sirenkit.calculus import COMPILE_MODES, CompileMode
-from sirenkit.cli import audio, derivatives, image, poisson, sdf, solve, video, volume
+from sirenkit.cli import audio, compress, derivatives, image, poisson, sdf, solve, video, volume
 from sirenkit.cli.common import Parser, RunStopped
 from sirenkit.cli.kinds import add_fit_command, add_render_command
 from sirenkit.errors import InputError, describe_os_error
 
 KIND_COMMANDS = [image.COMMAND, audio.COMMAND, video.COMMAND, volume.COMMAND, sdf.COMMAND]
-COMMAND_MODULES = [derivatives, sdf, poisson, solve]
+COMMAND_MODULES = [derivatives, sdf, poisson, solve, compress]
 COMPILE_VARIABLE = "SIRENKIT_COMPILE"
 """The environment variable that sets `FitConfig.compile` for every fit command."""
 

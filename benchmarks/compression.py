@@ -1,0 +1,412 @@
+"""Compression: rate–distortion of `sirenkit compress` on the Kodak images against JPEG, WebP and COIN.
+
+    python benchmarks/compression.py [--images DIR] [--rates 0.05,0.1,0.2,0.3,0.6,1.2]
+                                     [--seconds 60] [--batch 8192] [--device cpu] [--jobs 1]
+                                     [--results results.json] [--plot docs/compression_rd.png]
+                                     [--crop docs/compression_crop.png]
+    python benchmarks/compression.py --replot results.json [--time-decode] [--coders] [--plot ...] [--crop ...]
+
+For every image and rate, `recipes.compress.compress_at_rate` makes a file of at most that many
+bits per pixel (`--seconds` of training each, on `--device`); the file is decoded on the CPU
+(`recipes.compress.decompress`, then `recipes.image.render_image`, timed), rounded to 8 bits as
+`sirenkit decompress` writes it, and measured: PSNR on RGB in [0, 1] against the original. Every
+byte of the file counts. The peers, per image: JPEG (Pillow, quality 1 to 95, optimize=True, so
+optimized Huffman tables) and WebP (Pillow, quality 0 to 100, method 6). COIN (Dupont et al.
+2021, "COIN: COmpression with Implicit Neural representations", Fig. 4, Kodak average): its
+published bpp → dB points.
+
+Printed: the machine; per rate, the mean bpp and PSNR of sirenkit, JPEG and WebP at sirenkit's
+rate on each image (interpolated in log bpp, then averaged), COIN's curve at the mean bpp and the
+margin over it; per image, the least margin over JPEG at JPEG's own qualities of at most 0.3 bpp
+(sirenkit interpolated in log bpp at JPEG's rate); encode and decode times. The two targets: above
+COIN's curve at every rate; above JPEG at every JPEG point of at most 0.3 bpp on every image
+(within the range of rates sirenkit was run at). `--time-decode` decodes every file again on this
+machine's CPU and times it; `--coders` codes the files' bodies with brotli, zstd (the `bench`
+extra), xz and zlib and prints each against the order-0 entropy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from machine import describe_machine
+
+HERE = Path(__file__).resolve().parent
+KODAK = HERE.parent.parent / "shared" / "data" / "images" / "kodak"
+COIN = [(0.0368, 22.41), (0.0736, 23.21), (0.160, 24.64), (0.307, 26.41), (0.611, 28.41), (1.209, 30.64)]
+"""COIN's published Kodak average (bpp, PSNR dB)."""
+RATES = [0.05, 0.1, 0.2, 0.3, 0.6, 1.2]
+JPEG_QUALITIES = list(range(1, 96))
+WEBP_QUALITIES = list(range(0, 101, 2))
+JPEG_TARGET_BPP = 0.3
+
+
+def psnr(reference: np.ndarray, test: np.ndarray) -> float:
+    """PSNR in dB of two (H, W, 3) arrays in [0, 1]."""
+    mse = float(np.mean((reference.astype(np.float64) - test.astype(np.float64)) ** 2))
+    return 10 * np.log10(1 / mse)
+
+
+def peer_curve(pixels: np.ndarray, codec: str) -> list[tuple[float, float]]:
+    """(bpp, PSNR) of Pillow's JPEG or WebP at every quality of the sweep."""
+    from PIL import Image
+
+    image = Image.fromarray(np.round(pixels * 255).astype(np.uint8))
+    points = []
+    for quality in JPEG_QUALITIES if codec == "jpeg" else WEBP_QUALITIES:
+        buffer = io.BytesIO()
+        if codec == "jpeg":
+            image.save(buffer, "JPEG", quality=quality, optimize=True)
+        else:
+            image.save(buffer, "WEBP", quality=quality, method=6)
+        decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"), np.float64) / 255
+        points.append((8 * buffer.tell() / (pixels.shape[0] * pixels.shape[1]), psnr(pixels, decoded)))
+    return sorted(points)
+
+
+def at_rate(curve: list[tuple[float, float]], bpp: float) -> float | None:
+    """The curve's PSNR at `bpp`, linear in log bpp; None outside its range."""
+    rates = np.log([b for b, _ in curve])
+    if not rates[0] <= np.log(bpp) <= rates[-1]:
+        return None
+    return float(np.interp(np.log(bpp), rates, [p for _, p in curve]))
+
+
+def peer_curves(path: Path) -> dict[str, list[tuple[float, float]]]:
+    """JPEG's and WebP's curves of one image (run in a worker process)."""
+    from sirenkit.signals import load_image
+
+    pixels = load_image(path).pixels
+    return {"jpeg": peer_curve(pixels, "jpeg"), "webp": peer_curve(pixels, "webp")}
+
+
+def encode_one(task: dict) -> dict:
+    """Compress one image at one rate and measure the decoded file (run in a worker process); a
+    failure is returned as {"error": ...}, so that one file does not lose the others."""
+    try:
+        return _encode_one(task)
+    except Exception as error:  # noqa: BLE001 (reported by run, with the file it belongs to)
+        return {"image": Path(task["image"]).stem, "rate": task["rate"], "error": f"{type(error).__name__}: {error}"}
+
+
+def _encode_one(task: dict) -> dict:
+    import torch
+
+    torch.set_num_threads(task["threads"])
+    from sirenkit.recipes.compress import COMPRESS, compress_at_rate, decompress
+    from sirenkit.recipes.image import ImageKind, render_image
+    from sirenkit.signals import load_image
+
+    image = load_image(task["image"])
+    settings = replace(COMPRESS, seconds=task["seconds"], batch=task["batch"])
+    start = time.perf_counter()
+    compressed = compress_at_rate(ImageKind(), image, task["rate"], settings, device=task["device"])
+    encode_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    decoded = render_image(decompress(compressed.data), device="cpu")
+    decode_seconds = time.perf_counter() - start
+    decoded = np.round(decoded * 255) / 255
+    return {
+        "image": Path(task["image"]).stem,
+        "rate": task["rate"],
+        "bytes": len(compressed.data),
+        "bpp": compressed.bpp,
+        "psnr": psnr(image.pixels, decoded),
+        "width": compressed.quantized.config.width,
+        "depth": compressed.quantized.config.depth,
+        "levels": sorted({code.levels for code in compressed.quantized.codes}),
+        "bits_per_weight": compressed.summary()["bits_per_weight"],
+        "encode_seconds": encode_seconds,
+        "decode_seconds": decode_seconds,
+        "data": compressed.data.hex(),
+    }
+
+
+def _said(entry: dict) -> dict:
+    """Print one line for a finished file (a run cut short still shows what it made)."""
+    if "error" not in entry:
+        print(
+            f"  {entry['image']} at {entry['rate']:g}: {entry['bpp']:.4f} bpp, {entry['psnr']:.2f} dB, "
+            f"{entry['encode_seconds']:.1f} s",
+            flush=True,
+        )
+    return entry
+
+
+def run(args: argparse.Namespace) -> dict:
+    images = sorted(Path(args.images).glob("*.png"))[: args.limit]
+    if not images:
+        sys.exit(f"no PNG images in {args.images}")
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    tasks = [
+        {
+            "image": str(path),
+            "rate": rate,
+            "seconds": args.seconds,
+            "batch": args.batch,
+            "device": args.device,
+            "threads": threads,
+        }
+        for path in images
+        for rate in args.rates
+    ]
+    start = time.perf_counter()
+    if args.jobs == 1:
+        encoded = [_said(encode_one(task)) for task in tasks]
+        curves = [peer_curves(path) for path in images]
+    else:
+        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+            encoding = [pool.submit(encode_one, task) for task in tasks]
+            curves = list(pool.map(peer_curves, images))
+            encoded = [_said(future.result()) for future in encoding]
+    failed = [e for e in encoded if "error" in e]
+    for e in failed:
+        print(f"FAILED {e['image']} at {e['rate']} bpp: {e['error']}")
+    peers = {path.stem: curve for path, curve in zip(images, curves)}
+    import torch
+
+    device = torch.cuda.get_device_name() if args.device == "cuda" else args.device
+    return {
+        "machine": describe_machine(),
+        "device": device,
+        "seconds": args.seconds,
+        "batch": args.batch,
+        "jobs": args.jobs,
+        "threads_per_job": threads,
+        "wall_seconds": time.perf_counter() - start,
+        "peers": peers,
+        "encoded": [e for e in encoded if "error" not in e],
+    }
+
+
+def report(results: dict) -> None:
+    encoded, peers = results["encoded"], results["peers"]
+    images = sorted(peers)
+    rates = sorted({e["rate"] for e in encoded})
+    print(f"machine: {results['machine']}")
+    print(
+        f"sirenkit: {results['seconds']:g} s of training per file on {results['device']}, batch {results['batch']}, "
+        f"{results['jobs']} job(s) of {results['threads_per_job']} thread(s); {len(images)} images"
+    )
+    print("\nrate   | sirenkit bpp  PSNR  | JPEG   WebP at its rate | COIN at its rate | margin over COIN")
+    for rate in rates:
+        rows = [e for e in encoded if e["rate"] == rate]
+        bpp, quality = np.mean([e["bpp"] for e in rows]), np.mean([e["psnr"] for e in rows])
+        peer = {codec: [at_rate(peers[e["image"]][codec], e["bpp"]) for e in rows] for codec in ("jpeg", "webp")}
+        shown = {c: f"{np.mean(v):6.2f}" if None not in v else "     —" for c, v in peer.items()}
+        coin = at_rate(COIN, bpp)
+        coin_text = f"{coin:6.2f}" if coin is not None else "     —"
+        margin = f"{quality - coin:+.2f} dB" if coin is not None else "—"
+        print(
+            f"{rate:<6g} | {bpp:.4f} {quality:6.2f} dB | {shown['jpeg']} {shown['webp']}"
+            f"           | {coin_text}           | {margin}"
+        )
+    print(f"\nper image, sirenkit − JPEG at JPEG's qualities of ≤ {JPEG_TARGET_BPP} bpp (least margin, at what rate):")
+    worst = []
+    for name in images:
+        ours = sorted((e["bpp"], e["psnr"]) for e in encoded if e["image"] == name)
+        margins = [
+            (at_rate(ours, b) - p, b)
+            for b, p in peers[name]["jpeg"]
+            if b <= JPEG_TARGET_BPP and at_rate(ours, b) is not None
+        ]
+        if margins:
+            least = min(margins)
+            worst.append(least[0])
+            above_to = max((b for _, b in margins if all(m > 0 for m, c in margins if c <= b)), default=None)
+            reach = f"above every JPEG point up to {above_to:.3f} bpp" if above_to else "below JPEG's lowest point"
+            print(f"  {name}: least {least[0]:+.2f} dB at {least[1]:.3f} bpp ({len(margins)} JPEG points); {reach}")
+        else:
+            print(f"  {name}: no JPEG point of ≤ {JPEG_TARGET_BPP} bpp within sirenkit's rates")
+    if worst:
+        print(f"  above JPEG on {sum(m > 0 for m in worst)} of {len(worst)} images")
+    encode = [e["encode_seconds"] for e in encoded]
+    decode = [e["decode_seconds"] for e in encoded]
+    print(
+        f"\nencode: {np.mean(encode):.1f} s per file on average ({results['seconds']:g} s of it training); "
+        f"decode on the CPU ({results['threads_per_job']} thread(s)): mean {np.mean(decode):.3f} s, "
+        f"max {np.max(decode):.3f} s per 768×512 image; all files in {results['wall_seconds']:.0f} s"
+    )
+
+
+def time_decoding(results: dict) -> None:
+    """Decode every file of `results` here, on the CPU, and print the mean and largest time per rate."""
+    from sirenkit.recipes.compress import decompress
+    from sirenkit.recipes.image import render_image
+
+    seconds: dict[float, list[float]] = {}
+    for entry in results["encoded"]:
+        start = time.perf_counter()
+        render_image(decompress(bytes.fromhex(entry["data"])), device="cpu")
+        seconds.setdefault(entry["rate"], []).append(time.perf_counter() - start)
+    print(f"\ndecode here ({describe_machine()}), seconds per 768×512 image:")
+    for rate, times in sorted(seconds.items()):
+        print(f"  {rate:g} bpp: mean {np.mean(times):.3f}, largest {np.max(times):.3f} ({len(times)} files)")
+
+
+def compare_coders(results: dict) -> None:
+    """Each file's body (header, scales, integers) coded by brotli (the format's), zstd, xz and
+    zlib, against the body's order-0 entropy: total bytes over every file."""
+    import lzma
+    import zlib
+
+    import brotli
+
+    from sirenkit.compression.container import BROTLI_QUALITY, BROTLI_WINDOW, PREFIX
+
+    try:
+        import zstandard
+    except ImportError:
+        zstandard = None
+        print("\nzstandard is not installed (bash install.sh bench): zstd is left out")
+    coders = {
+        "brotli 11 (the format's)": lambda b: brotli.compress(b, quality=BROTLI_QUALITY, lgwin=BROTLI_WINDOW),
+        "xz 9e": lambda b: lzma.compress(b, preset=9 | lzma.PRESET_EXTREME),
+        "zlib 9": lambda b: zlib.compress(b, 9),
+    }
+    if zstandard is not None:
+        coders["zstd 22"] = lambda b: zstandard.ZstdCompressor(level=22).compress(b)
+    bodies = [brotli.decompress(bytes.fromhex(e["data"])[PREFIX:]) for e in results["encoded"]]
+    raw = sum(len(b) for b in bodies)
+    entropy = sum(_order0_bytes(b) for b in bodies)
+    print(f"\nentropy coders on the {len(bodies)} files' bodies ({raw} bytes uncoded, order-0 entropy {entropy:.0f}):")
+    for name, code in coders.items():
+        total = sum(len(code(b)) for b in bodies)
+        print(f"  {name:<26} {total:>9} bytes  {total / entropy:6.3f} × the order-0 entropy")
+
+
+def _order0_bytes(body: bytes) -> float:
+    """The order-0 (byte-frequency) entropy of `body`, in bytes."""
+    counts = np.bincount(np.frombuffer(body, np.uint8), minlength=256)
+    p = counts[counts > 0] / len(body)
+    return float(-(counts[counts > 0] * np.log2(p)).sum() / 8)
+
+
+def plot(results: dict, path: Path) -> None:
+    """The average RD curves: sirenkit's points, JPEG and WebP averaged on a grid of rates, COIN."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    encoded, peers = results["encoded"], results["peers"]
+    grid = np.exp(np.linspace(np.log(0.05), np.log(1.3), 40))
+    figure, axes = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    for codec, style in (("jpeg", "C1"), ("webp", "C2")):
+        curves = [[at_rate(peers[name][codec], b) for b in grid] for name in peers]
+        mean = [np.mean(v) if None not in v else np.nan for v in zip(*curves)]
+        axes.plot(grid, mean, color=style, label=f"{codec.upper()} (Pillow)")
+    axes.plot(*zip(*COIN), "k--o", markersize=4, label="COIN (published)")
+    rates = sorted({e["rate"] for e in encoded})
+    ours = [
+        (
+            np.mean([e["bpp"] for e in encoded if e["rate"] == r]),
+            np.mean([e["psnr"] for e in encoded if e["rate"] == r]),
+        )
+        for r in rates
+    ]
+    axes.plot(*zip(*ours), "C0-o", label=f"sirenkit ({results['seconds']:g} s per image, {results['device']})")
+    axes.set_xscale("log")
+    axes.set_xlabel("bits per pixel (whole file)")
+    axes.set_ylabel("PSNR (dB), RGB")
+    axes.set_title(f"Kodak, mean of {len(peers)} images")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    figure.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
+def crop(results: dict, images: Path, path: Path, rate: float = 0.3, size: int = 256) -> None:
+    """The original, sirenkit's file at `rate` and JPEG's largest file no bigger, side by side:
+    a `size`×`size` crop from the middle of the image where sirenkit's margin over JPEG is median."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from sirenkit.recipes.compress import decompress
+    from sirenkit.recipes.image import render_image
+    from sirenkit.signals import load_image
+
+    rows = sorted((e for e in results["encoded"] if e["rate"] == rate), key=lambda e: e["psnr"])
+    if not rows:
+        print(f"no file at {rate} bpp: no crop")
+        return
+    entry = rows[len(rows) // 2]
+    pixels = load_image(images / f"{entry['image']}.png").pixels
+    ours = np.round(render_image(decompress(bytes.fromhex(entry["data"]))) * 255).astype(np.uint8)
+    original = Image.fromarray(np.round(pixels * 255).astype(np.uint8))
+    jpeg, jpeg_bytes = None, 0
+    for quality in JPEG_QUALITIES:
+        buffer = io.BytesIO()
+        original.save(buffer, "JPEG", quality=quality, optimize=True)
+        if buffer.tell() > entry["bytes"]:
+            break
+        jpeg, jpeg_bytes = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")), buffer.tell()
+    h, w = pixels.shape[:2]
+    top, left = (h - size) // 2, (w - size) // 2
+    panels = [("original", np.round(pixels * 255).astype(np.uint8))]
+    panels.append((f"sirenkit: {entry['bytes']} bytes, {entry['psnr']:.2f} dB", ours))
+    if jpeg is not None:
+        panels.append((f"JPEG: {jpeg_bytes} bytes, {psnr(pixels, jpeg / 255):.2f} dB", jpeg))
+    figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.4), constrained_layout=True)
+    for axis, (title, picture) in zip(axes, panels):
+        axis.imshow(picture[top : top + size, left : left + size], interpolation="nearest")
+        axis.set_title(title, fontsize=10)
+        axis.axis("off")
+    figure.suptitle(f"{entry['image']}, {size}×{size} crop at {entry['bpp']:.3f} bpp (PSNR over the whole image)")
+    figure.savefig(path, dpi=100)
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=Path, default=KODAK, help="folder of PNG images (default: ../shared Kodak)")
+    parser.add_argument("--limit", type=int, help="the first this many images only")
+    parser.add_argument("--rates", type=lambda t: [float(r) for r in t.split(",")], default=RATES)
+    parser.add_argument("--seconds", type=float, help="training seconds per file (default: sirenkit compress's)")
+    parser.add_argument("--batch", type=int, help="pixels per step (default: sirenkit compress's)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--jobs", type=int, default=1, help="files encoded at once, each in its own process")
+    parser.add_argument("--results", type=Path, help="write every figure and file to this JSON")
+    parser.add_argument("--replot", type=Path, help="read a --results JSON instead of encoding")
+    parser.add_argument("--plot", type=Path, help="write the RD plot here (PNG)")
+    parser.add_argument("--crop", type=Path, help="write the 0.3 bpp crop beside JPEG here (PNG)")
+    parser.add_argument("--time-decode", action="store_true", help="decode every file again here and time it")
+    parser.add_argument("--coders", action="store_true", help="compare entropy coders on the files' bodies")
+    args = parser.parse_args()
+    from sirenkit.recipes.compress import COMPRESS
+
+    args.seconds = args.seconds or COMPRESS.seconds
+    args.batch = args.batch or COMPRESS.batch
+    if args.replot:
+        results = json.loads(args.replot.read_text())
+    else:
+        results = run(args)
+        if args.results:
+            args.results.write_text(json.dumps(results))
+    report(results)
+    if args.time_decode:
+        time_decoding(results)
+    if args.coders:
+        compare_coders(results)
+    if args.plot:
+        plot(results, args.plot)
+    if args.crop:
+        crop(results, args.images, args.crop)
+
+
+if __name__ == "__main__":
+    main()

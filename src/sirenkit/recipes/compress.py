@@ -1,0 +1,408 @@
+"""Compression: a signal stored as its quantized, entropy-coded representation.
+
+`compress_at_rate(kind, signal, B)` makes the best file it can of at most B bits per sample point
+(per pixel for an image), every byte of the file counted:
+
+1. the architecture comes from the budget (`architecture`: a SIREN of `COMPRESS.depth` hidden
+   layers, as wide as the budget allows at `COMPRESS.bits_per_weight` bits per weight);
+2. the field is fitted in float through the kind's fit path (`fit_signal`);
+3. the quantization is chosen by measured rate–distortion (`choose_codes`): for each candidate
+   width of the first layer's integers and each choice of per-tensor or per-channel scales, the
+   other tensors get as many levels as the budget holds (the file encoded and counted); the
+   candidate with the least error on sample points wins;
+4. quantization-aware fine-tuning trains the float weights through the rounding (straight-through
+   gradients) for the last `COMPRESS.qat` share of the time budget (or of the steps);
+5. the file is written by `compression.container.encode` (brotli-coded integers).
+
+`search_rate(kind, signal, P)` looks for the smallest file that reaches P dB.
+`decompress(data)` reads a file back into a `Representation`, which the kind's renderer draws at
+any size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+from sirenkit.compression.container import PREFIX, Quantized, decode, encode
+from sirenkit.compression.quantization import (
+    TensorCode,
+    add_fake_quantization,
+    named_tensors,
+    remove_fake_quantization,
+)
+from sirenkit.errors import InputError
+from sirenkit.fields import FieldConfig
+from sirenkit.fit import FitConfig, fit
+from sirenkit.recipes.kind import Kind, fit_signal
+from sirenkit.store import Representation
+
+
+@dataclass(frozen=True)
+class CompressConfig:
+    """Settings of the codec; `COMPRESS` holds the defaults of `sirenkit compress`."""
+
+    seconds: float = 60.0
+    """Training time per fit, in seconds (float fit and fine-tuning together)."""
+    steps: int | None = None
+    """Also stop each fit after this many steps (float fit and fine-tuning together): with a
+    `seconds` that does not run out first, the same file on every run. None: time only."""
+    qat: float = 0.25
+    """Share of `seconds` given to quantization-aware fine-tuning."""
+    depth: int = 5
+    """Hidden width×width layers of the SIREN; its width comes from the budget (`architecture`)."""
+    bits_per_weight: float = 7.0
+    """Bits per weight the architecture is sized for: about what brotli makes of a trained SIREN's
+    8-bit integers. The quantization then fills the budget whatever the sizing (`choose_codes`)."""
+    lr: float = 1e-3
+    """Adam's learning rate for the float fit (cosine decay); fine-tuning starts at a tenth."""
+    batch: int = 8192
+    """Sample points per step."""
+    precision: str = "auto"
+    """Products of the hidden layers while training: auto, fp32 or bf16 (`FitConfig.precision`)."""
+    max_fits: int = 4
+    """--psnr: fits tried at most while searching for the rate."""
+
+    def __post_init__(self) -> None:
+        if not (self.seconds > 0 and math.isfinite(self.seconds)):
+            raise InputError(f"seconds must be a positive number, got {self.seconds}")
+        if not 0 <= self.qat < 1:
+            raise InputError(f"qat must be in [0, 1), got {self.qat}")
+        if self.depth < 0:
+            raise InputError(f"depth must be at least 0, got {self.depth}")
+        if not self.bits_per_weight > 0:
+            raise InputError(f"bits-per-weight must be positive, got {self.bits_per_weight}")
+        if self.steps is not None and self.steps < 2:
+            raise InputError(f"steps must be at least 2, got {self.steps}")
+        if self.batch < 1 or self.max_fits < 1:
+            raise InputError("batch and max-fits must be at least 1")
+
+    @property
+    def float_steps(self) -> int:
+        """The float fit's share of `steps` (unbounded when steps is None)."""
+        return UNBOUNDED if self.steps is None else max(1, round((1 - self.qat) * self.steps))
+
+    @property
+    def qat_steps(self) -> int:
+        """Fine-tuning's share of `steps` (unbounded when steps is None)."""
+        return UNBOUNDED if self.steps is None else max(1, self.steps - self.float_steps)
+
+
+UNBOUNDED = 10**12
+"""Steps of a fit that only its time budget ends."""
+COMPRESS = CompressConfig()
+
+FIRST_LAYER_BITS = (10, 12, 16)
+"""Bits of the first layer's integers that `choose_codes` tries. The first layer gets more than
+the rest because its weights are multiplied by ω0 before the sine: an error there shifts every
+feature's frequency."""
+LEVEL_LADDER = (7, 11, 15, 23, 31, 39, 47, 55, 63, 79, 95, 111, 127, 159, 191, 255, 383, 511, 1023)
+"""The levels (largest |q|) `choose_codes` tries for the other tensors: 4 to 11 bits, finely
+spaced where files of about 6 to 8 bits per weight are made."""
+
+
+def codes_for(field_: torch.nn.Module, first_bits: int, levels: int, per_channel: bool) -> list[TensorCode]:
+    """One code per tensor (`named_tensors` order): `first_bits`-bit integers for the first
+    layer's weight and bias, `levels` for the others, per-channel scales on the other weight
+    matrices if asked."""
+    return [
+        TensorCode.of_bits(first_bits)
+        if name.startswith("layers.0.")
+        else TensorCode(levels, per_channel and tensor.dim() == 2)
+        for name, tensor in named_tensors(field_)
+    ]
+
+
+HEADER_BYTES = PREFIX + 150
+"""Bytes the architecture rule sets aside for the container's prefix and its brotli-coded header
+and scales (150 to 170 bytes for SIRENs of 2 to 114 features and 5 hidden layers)."""
+
+
+class RateTooLow(InputError):
+    """No field, or no quantization of the planned field, fits the budget."""
+
+
+def field_parameters(config: FieldConfig) -> int:
+    """Parameters of a SIREN of `config`'s shape: first layer, `depth` hidden, head."""
+    w = config.width
+    return (config.in_dim + 1) * w + config.depth * (w + 1) * w + (w + 1) * config.out_dim
+
+
+def planned_bytes(config: FieldConfig, settings: CompressConfig = COMPRESS) -> float:
+    """The file size the architecture rule plans for a field of `config`: `HEADER_BYTES` and
+    `settings.bits_per_weight` per parameter."""
+    return HEADER_BYTES + field_parameters(config) * settings.bits_per_weight / 8
+
+
+def architecture(config: FieldConfig, budget_bytes: int, settings: CompressConfig = COMPRESS) -> FieldConfig:
+    """The widest SIREN of `settings.depth` hidden layers whose `planned_bytes` fit `budget_bytes`
+    (`config` gives the inputs, outputs and ω0); `RateTooLow` when not even a width of 2 fits."""
+    shaped = replace(config, model="siren", depth=settings.depth, width=2)
+    if planned_bytes(shaped, settings) > budget_bytes:
+        raise RateTooLow(f"{budget_bytes} bytes is too small for any representation; ask for a higher rate")
+    low, high = 2, 4096
+    while low < high:
+        mid = (low + high + 1) // 2
+        if planned_bytes(replace(shaped, width=mid), settings) <= budget_bytes:
+            low = mid
+        else:
+            high = mid - 1
+    return replace(shaped, width=low)
+
+
+@dataclass
+class Compressed:
+    """A compressed signal: the file's bytes, what they hold, and how well they represent it."""
+
+    data: bytes
+    quantized: Quantized
+    points: int
+    """Sample points of the signal (pixels of an image): the denominator of the rate."""
+    measures: dict[str, float]
+    """The kind's measures of the decoded representation on every sample point (PSNR for an image)."""
+    seconds: float
+    """Training time spent: the float fit and the fine-tuning."""
+
+    @property
+    def bpp(self) -> float:
+        """Bits of the whole file per sample point."""
+        return 8 * len(self.data) / self.points
+
+    def summary(self) -> dict[str, Any]:
+        config = self.quantized.config
+        return {
+            "bytes": len(self.data),
+            "bpp": round(self.bpp, 5),
+            **{k: round(v, 3) for k, v in self.measures.items()},
+            "width": config.width,
+            "depth": config.depth,
+            "levels": sorted({code.levels for code in self.quantized.codes}),
+            "bits_per_weight": round(8 * len(self.data) / sum(q.numel() for q in self.quantized.integers), 3),
+            "training_seconds": round(self.seconds, 1),
+        }
+
+
+def sample_points(kind: Kind, signal: Any) -> int:
+    """How many sample points the signal has: the product of its grid's shape."""
+    return math.prod(kind.metadata(signal)["shape"])
+
+
+MEASURE_POINTS = 65536
+"""Sample points (one fixed draw) on which `choose_codes` compares quantizations."""
+
+
+def measure(
+    kind: Kind,
+    signal: Any,
+    representation: Representation,
+    device: torch.device | str,
+    points: int | None = None,
+) -> dict[str, float]:
+    """The summed loss on `points` sample points (one fixed draw; all when None) and the kind's
+    live metrics of it (PSNR for an image)."""
+    problem = kind.problem(signal, points, device)
+    field_ = representation.field.to(device)
+    with torch.no_grad():
+        terms = problem.losses(field_, torch.Generator().manual_seed(0), device)
+    live = kind.live_metrics(signal)
+    return {"loss": float(sum(terms.values())), **(live(terms) if live is not None else {})}
+
+
+def choose_codes(
+    kind: Kind, signal: Any, representation: Representation, budget_bytes: int, device: torch.device | str
+) -> list[TensorCode] | None:
+    """The quantization with the least loss on `MEASURE_POINTS` sample points whose file fits
+    `budget_bytes`; None when none fits. For each first-layer width (`FIRST_LAYER_BITS`) and
+    each choice of per-tensor or per-channel scales, the other tensors get the most levels of
+    `LEVEL_LADDER` that fit (a bisection: the file grows with the levels), so the file fills
+    its budget; the candidates are then measured against each other."""
+    best: tuple[float, list[TensorCode]] | None = None
+    for first_bits in FIRST_LAYER_BITS:
+        for per_channel in (False, True):
+            codes = _most_levels(representation, first_bits, per_channel, budget_bytes)
+            if codes is None:
+                continue
+            rounded = Quantized.of(representation, codes).representation()
+            loss = measure(kind, signal, rounded, device, MEASURE_POINTS)["loss"]
+            if best is None or loss < best[0]:
+                best = (loss, codes)
+    return None if best is None else best[1]
+
+
+def _most_levels(
+    representation: Representation, first_bits: int, per_channel: bool, budget_bytes: int
+) -> list[TensorCode] | None:
+    """The codes with the most `LEVEL_LADDER` levels whose file fits; None when none does."""
+
+    def fits(levels: int) -> bool:
+        codes = codes_for(representation.field, first_bits, levels, per_channel)
+        return len(encode(Quantized.of(representation, codes))) <= budget_bytes
+
+    low, high = -1, len(LEVEL_LADDER) - 1  # LEVEL_LADDER[: low + 1] is known to fit
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fits(LEVEL_LADDER[mid]):
+            low = mid
+        else:
+            high = mid - 1
+    return None if low < 0 else codes_for(representation.field, first_bits, LEVEL_LADDER[low], per_channel)
+
+
+def compress_at_rate(
+    kind: Kind,
+    signal: Any,
+    bpp: float,
+    settings: CompressConfig = COMPRESS,
+    *,
+    field_config: FieldConfig | None = None,
+    device: torch.device | str = "cpu",
+    quiet: bool = True,
+    seed: int = 0,
+) -> Compressed:
+    """The best file of at most `bpp` bits per sample point this codec makes of `signal` in
+    `settings.seconds` of training (module docstring: architecture, fit, measured quantization,
+    fine-tuning, entropy coding). `RateTooLow` when no field, or no quantization of it, fits."""
+    if not (bpp > 0 and math.isfinite(bpp)):
+        raise InputError(f"bpp must be a positive number, got {bpp}")
+    points = sample_points(kind, signal)
+    budget = math.floor(bpp * points / 8)
+    config = architecture(kind.field_config(signal, field_config or FieldConfig()), budget, settings)
+    fit_config = FitConfig(
+        steps=settings.float_steps,
+        lr=settings.lr,
+        schedule="cosine",
+        precision=settings.precision,
+        max_seconds=settings.seconds * (1 - settings.qat),
+        seed=seed,
+    )
+    outcome = fit_signal(kind, signal, config, fit_config, batch=settings.batch, device=device, quiet=quiet)
+    representation, seconds = outcome.result.representation, outcome.result.seconds
+    codes = choose_codes(kind, signal, representation, budget, device)
+    if codes is not None and settings.qat > 0:
+        seconds += fine_tune(kind, signal, representation, codes, settings, device=device, quiet=quiet, seed=seed)
+        if len(encode(Quantized.of(representation, codes))) > budget:  # fine-tuning moved the entropy
+            codes = choose_codes(kind, signal, representation, budget, device)
+    if codes is None:
+        raise RateTooLow(f"no quantization of a width-{config.width} field fits {budget} bytes; ask for a higher rate")
+    quantized = Quantized.of(representation, codes)
+    data = encode(quantized)
+    measures = measure(kind, signal, decompress(data), device)
+    return Compressed(data, quantized, points, measures, seconds)
+
+
+def decompress(data: bytes, name: str = "the file") -> Representation:
+    """The representation a compressed file holds (`compression.container.decode`); InputError
+    naming `name` for a file that is foreign, truncated or corrupt."""
+    return decode(data, name).representation()
+
+
+def fine_tune(
+    kind: Kind,
+    signal: Any,
+    representation: Representation,
+    codes: list[TensorCode],
+    settings: CompressConfig,
+    *,
+    device: torch.device | str,
+    quiet: bool,
+    seed: int,
+) -> float:
+    """Quantization-aware fine-tuning in place: the field trains through the rounding of `codes`
+    (straight-through gradients) for `settings.qat · settings.seconds` (and `qat_steps`), Adam
+    from a tenth of the fit's rate with cosine decay; the float weights it ends with are what
+    gets quantized. Returns the seconds it trained."""
+    add_fake_quantization(representation.field, codes)
+    try:
+        config = FitConfig(
+            steps=settings.qat_steps,
+            lr=settings.lr / 10,
+            schedule="cosine",
+            precision=settings.precision,
+            max_seconds=settings.qat * settings.seconds,
+            seed=seed + 1,
+        )
+        return fit(
+            representation,
+            kind.problem(signal, settings.batch, device),
+            config,
+            device=device,
+            live_metrics=kind.live_metrics(signal),
+            quiet=quiet,
+        ).seconds
+    finally:
+        remove_fake_quantization(representation.field)
+
+
+DB_PER_DOUBLING = 2.0
+"""`search_rate`'s first guess of how much PSNR a doubled rate buys (COIN's Kodak curve gains 0.8
+to 2.2 dB per doubling); later guesses use the slope the fits measured."""
+SEARCH_START_BPP = 0.3
+"""`search_rate`'s first rate, in bits per sample point."""
+
+
+def search_rate(
+    kind: Kind,
+    signal: Any,
+    psnr: float,
+    settings: CompressConfig = COMPRESS,
+    **compress_settings: Any,
+) -> Compressed:
+    """The smallest file found that reaches `psnr` dB, in at most `settings.max_fits` fits.
+
+    Each next rate is the secant guess in log₂(bpp) through the last two fits (the first guess
+    assumes `DB_PER_DOUBLING`), kept between the largest rate that fell short and the smallest
+    that reached; the search ends early when that bracket is within 5%. InputError when no fit
+    reached `psnr`, naming the best one. Keywords go to `compress_at_rate`.
+    """
+    if not math.isfinite(psnr):
+        raise InputError(f"psnr must be a number, got {psnr}")
+    config = kind.field_config(signal, compress_settings.get("field_config") or FieldConfig())
+    narrowest = replace(config, model="siren", depth=settings.depth, width=2)
+    floor = 8 * planned_bytes(narrowest, settings) / sample_points(kind, signal)  # the least rate any field fits
+    tried: list[Compressed] = []
+    low, high = floor, math.inf  # rates known to fall short (or not to fit), and to reach
+    bpp = max(SEARCH_START_BPP, 1.05 * floor)
+    for _ in range(settings.max_fits):
+        try:
+            tried.append(compress_at_rate(kind, signal, bpp, settings, **compress_settings))
+        except RateTooLow:
+            low = max(low, bpp)
+        else:
+            if tried[-1].measures["psnr"] >= psnr:
+                high = min(high, tried[-1].bpp)
+            else:
+                low = max(low, tried[-1].bpp)
+        if high <= 1.05 * low:
+            break
+        bpp = _next_rate(tried, psnr, low, high)
+    reached = [c for c in tried if c.measures["psnr"] >= psnr]
+    if not reached:
+        best = max(tried, key=lambda c: c.measures["psnr"], default=None)
+        said = f"the best was {best.measures['psnr']:.2f} dB at {best.bpp:.3f} bpp" if best else "none fitted"
+        raise InputError(
+            f"no file reached {psnr:g} dB in {settings.max_fits} fits; {said}: ask for less, or give each fit "
+            "more --seconds"
+        )
+    return min(reached, key=lambda c: len(c.data))
+
+
+def _next_rate(tried: list[Compressed], psnr: float, low: float, high: float) -> float:
+    """The secant guess in log₂(bpp) toward `psnr` from the last fits, inside (low, high);
+    twice `low` when no fit has been made."""
+    if not tried:
+        return 2 * low
+    last = tried[-1]
+    slope = DB_PER_DOUBLING
+    if len(tried) > 1:
+        before = tried[-2]
+        run = math.log2(last.bpp / before.bpp)
+        rise = last.measures["psnr"] - before.measures["psnr"]
+        if run != 0 and rise / run > 0.25:
+            slope = rise / run
+    guess = last.bpp * 2 ** ((psnr - last.measures["psnr"]) / slope)
+    if math.isfinite(high):
+        guess = min(guess, high / 1.05)
+    return max(guess, low * 1.05)

@@ -1,0 +1,120 @@
+import copy
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from sirenkit.compression.container import Quantized, encode
+from sirenkit.compression.quantization import TensorCode
+from sirenkit.errors import InputError
+from sirenkit.fields import FieldConfig, build_field
+from sirenkit.fit import FitConfig
+from sirenkit.recipes.compress import (
+    COMPRESS,
+    FIRST_LAYER_BITS,
+    HEADER_BYTES,
+    LEVEL_LADDER,
+    MEASURE_POINTS,
+    architecture,
+    choose_codes,
+    codes_for,
+    compress_at_rate,
+    decompress,
+    field_parameters,
+    fine_tune,
+    measure,
+    search_rate,
+)
+from sirenkit.recipes.image import ImageKind, render_image
+from sirenkit.recipes.kind import fit_signal
+
+QUICK = replace(COMPRESS, seconds=120.0, steps=400, precision="fp32", depth=2, batch=1536)
+
+
+@pytest.mark.parametrize("budget", [300, 2000, 15000, 60000])
+def test_the_architecture_is_the_widest_whose_weights_fit_the_budget(budget):
+    config = architecture(FieldConfig(out_dim=3), budget)
+    bits = 8 * (budget - HEADER_BYTES)
+    assert config.depth == COMPRESS.depth and config.model == "siren"
+    assert field_parameters(config) * COMPRESS.bits_per_weight <= bits
+    assert field_parameters(replace(config, width=config.width + 1)) * COMPRESS.bits_per_weight > bits
+    assert sum(p.numel() for p in build_field(config).parameters()) == field_parameters(config)
+
+
+def test_a_budget_too_small_for_any_field_is_refused():
+    with pytest.raises(InputError, match="too small"):
+        architecture(FieldConfig(out_dim=3), HEADER_BYTES + 10)
+
+
+@pytest.fixture(scope="module")
+def fitted(astronaut32):
+    config = FieldConfig(width=16, depth=2, out_dim=3)
+    fit_config = FitConfig(steps=300, lr=1e-3, schedule="cosine", precision="fp32", checkpoint_every=0)
+    return fit_signal(ImageKind(), astronaut32, config, fit_config, batch=None, quiet=True).result.representation
+
+
+def test_the_chosen_quantization_fits_and_has_the_least_loss_of_those_that_fit(astronaut32, fitted):
+    sizes = {}
+    for first in FIRST_LAYER_BITS:
+        for levels in LEVEL_LADDER:
+            for per_channel in (False, True):
+                codes = codes_for(fitted.field, first, levels, per_channel)
+                sizes[(first, levels, per_channel)] = (len(encode(Quantized.of(fitted, codes))), codes)
+    budget = sorted(size for size, _ in sizes.values())[len(sizes) // 2]
+    chosen = choose_codes(ImageKind(), astronaut32, fitted, budget, "cpu")
+    assert len(encode(Quantized.of(fitted, chosen))) <= budget
+
+    def loss(codes):
+        return measure(ImageKind(), astronaut32, Quantized.of(fitted, codes).representation(), "cpu", MEASURE_POINTS)[
+            "loss"
+        ]
+
+    assert all(loss(chosen) <= loss(codes) for size, codes in sizes.values() if size <= budget)
+    assert choose_codes(ImageKind(), astronaut32, fitted, min(s for s, _ in sizes.values()) - 1, "cpu") is None
+
+
+def test_fine_tuning_through_the_rounding_lowers_the_rounded_fields_loss(astronaut32, fitted):
+    representation = replace(fitted, field=copy.deepcopy(fitted.field))
+    codes = [TensorCode(7) for _ in representation.field.state_dict()]
+    before = measure(ImageKind(), astronaut32, Quantized.of(representation, codes).representation(), "cpu")["loss"]
+    fine_tune(
+        ImageKind(), astronaut32, representation, codes, replace(QUICK, qat=0.5), device="cpu", quiet=True, seed=0
+    )
+    after = measure(ImageKind(), astronaut32, Quantized.of(representation, codes).representation(), "cpu")["loss"]
+    assert after < 0.8 * before
+    assert not any("parametrizations" in name for name in representation.field.state_dict())
+
+
+def test_a_compressed_image_fits_its_rate_and_decodes_the_same_every_time(astronaut32):
+    pixels = math.prod(astronaut32.shape)
+    compressed = compress_at_rate(ImageKind(), astronaut32, 6.0, QUICK)
+    assert compressed.data == compress_at_rate(ImageKind(), astronaut32, 6.0, QUICK).data  # a step budget: same file
+    assert len(compressed.data) <= math.floor(6.0 * pixels / 8)
+    assert compressed.bpp == pytest.approx(8 * len(compressed.data) / pixels)
+    first, second = decompress(compressed.data), decompress(compressed.data)
+    assert np.array_equal(render_image(first), render_image(second))
+    assert compressed.measures == measure(ImageKind(), astronaut32, first, "cpu")
+    assert compressed.measures["psnr"] > 20
+    assert render_image(first, (64, 96)).shape == (64, 96, 3)
+    assert first.signal == {"kind": "image", "shape": [32, 48], "channels": 3, "bit_depth": 8}
+
+
+def test_a_rate_no_field_fits_is_refused(astronaut32):
+    with pytest.raises(InputError, match="too small"):
+        compress_at_rate(ImageKind(), astronaut32, 0.05, QUICK)
+    with pytest.raises(InputError, match="bpp must be a positive number"):
+        compress_at_rate(ImageKind(), astronaut32, float("nan"), QUICK)
+
+
+def test_the_rate_search_returns_the_smallest_file_that_reached_the_psnr(astronaut32):
+    found = search_rate(ImageKind(), astronaut32, 18.0, replace(QUICK, max_fits=2))
+    assert found.measures["psnr"] >= 18.0
+    with pytest.raises(InputError, match=r"no file reached 90 dB in 2 fits; the best was"):
+        search_rate(ImageKind(), astronaut32, 90.0, replace(QUICK, max_fits=2))
+
+
+def test_settings_out_of_range_are_refused():
+    for bad in ({"seconds": 0}, {"qat": 1.0}, {"depth": -1}, {"bits_per_weight": 0}, {"max_fits": 0}, {"steps": 1}):
+        with pytest.raises(InputError):
+            replace(COMPRESS, **bad)
