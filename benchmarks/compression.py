@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from machine import describe_machine
+from sirenkit.outputs.metrics import image_psnr
 
 HERE = Path(__file__).resolve().parent
 KODAK = HERE.parent.parent / "shared" / "data" / "images" / "kodak"
@@ -50,12 +51,6 @@ RATES = [0.05, 0.1, 0.2, 0.3, 0.6, 1.2]
 JPEG_QUALITIES = list(range(1, 96))
 WEBP_QUALITIES = list(range(0, 101, 2))
 JPEG_TARGET_BPP = 0.3
-
-
-def psnr(reference: np.ndarray, test: np.ndarray) -> float:
-    """PSNR in dB of two (H, W, 3) arrays in [0, 1]."""
-    mse = float(np.mean((reference.astype(np.float64) - test.astype(np.float64)) ** 2))
-    return 10 * np.log10(1 / mse)
 
 
 def peer_curve(pixels: np.ndarray, codec: str) -> list[tuple[float, float]]:
@@ -71,7 +66,7 @@ def peer_curve(pixels: np.ndarray, codec: str) -> list[tuple[float, float]]:
         else:
             image.save(buffer, "WEBP", quality=quality, method=6)
         decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"), np.float64) / 255
-        points.append((8 * buffer.tell() / (pixels.shape[0] * pixels.shape[1]), psnr(pixels, decoded)))
+        points.append((8 * buffer.tell() / (pixels.shape[0] * pixels.shape[1]), image_psnr(pixels, decoded)))
     return sorted(points)
 
 
@@ -122,7 +117,7 @@ def _encode_one(task: dict) -> dict:
         "rate": task["rate"],
         "bytes": len(compressed.data),
         "bpp": compressed.bpp,
-        "psnr": psnr(image.pixels, decoded),
+        "psnr": image_psnr(image.pixels, decoded),
         "width": compressed.quantized.config.width,
         "depth": compressed.quantized.config.depth,
         "levels": sorted({code.levels for code in compressed.quantized.codes}),
@@ -360,7 +355,7 @@ def crop(results: dict, images: Path, path: Path, rate: float = 0.3, size: int =
     panels = [("original", np.round(pixels * 255).astype(np.uint8))]
     panels.append((f"sirenkit: {entry['bytes']} bytes, {entry['psnr']:.2f} dB", ours))
     if jpeg is not None:
-        panels.append((f"JPEG: {jpeg_bytes} bytes, {psnr(pixels, jpeg / 255):.2f} dB", jpeg))
+        panels.append((f"JPEG: {jpeg_bytes} bytes, {image_psnr(pixels, jpeg / 255):.2f} dB", jpeg))
     figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.4), constrained_layout=True)
     for axis, (title, picture) in zip(axes, panels):
         axis.imshow(picture[top : top + size, left : left + size], interpolation="nearest")

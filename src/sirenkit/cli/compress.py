@@ -8,12 +8,12 @@ file with its kind's renderer (the one `sirenkit render` uses).
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 from pathlib import Path
 
 from sirenkit.cli import image
 from sirenkit.cli.common import RunStopped, add_device_option, prepare_outputs, resolve_device
 from sirenkit.cli.kinds import KindCommand
+from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.errors import InputError, readable_file
 from sirenkit.fit import FitInterrupted
 
@@ -22,7 +22,7 @@ COMPRESSIBLE: dict[str, KindCommand] = {"image": image.COMMAND}
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from sirenkit.recipes.compress import COMPRESS, CompressConfig
+    from sirenkit.recipes.compress import CompressConfig
 
     compress = commands.add_parser(
         "compress",
@@ -33,24 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     target = compress.add_mutually_exclusive_group(required=True)
     target.add_argument("--bpp", type=float, help="bits per pixel of the whole file, at most")
     target.add_argument("--psnr", type=float, help="the smallest file found that reaches this PSNR in dB")
-    help_of = {
-        "seconds": "training seconds per fit",
-        "steps": "also stop each fit after this many steps: with enough --seconds, the same file every run",
-        "qat": "share of those seconds spent in quantization-aware fine-tuning",
-        "depth": "hidden layers of the SIREN (its width comes from the budget)",
-        "bits_per_weight": "bits per weight the width is sized for",
-        "lr": "Adam's learning rate of the float fit",
-        "batch": "pixels per training step",
-        "precision": "products of the hidden layers while training: auto, fp32 or bf16",
-        "max_fits": "--psnr: fits tried at most",
-    }
-    for f in fields(CompressConfig):
-        compress.add_argument(
-            f"--{f.name.replace('_', '-')}",
-            type=int if f.name == "steps" else type(getattr(COMPRESS, f.name)),
-            default=getattr(COMPRESS, f.name),
-            help=f"{help_of[f.name]} (default: {getattr(COMPRESS, f.name)})",
-        )
+    add_config_options(compress, CompressConfig)
     compress.add_argument("--seed", type=int, default=0, help="seed of the initialization and sampling (default: 0)")
     compress.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     compress.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -94,7 +77,7 @@ def run_compress(args: argparse.Namespace) -> None:
     from sirenkit.recipes.compress import CompressConfig, compress_at_rate, search_rate
     from sirenkit.store import atomic_write
 
-    settings = CompressConfig(**{f.name: getattr(args, f.name) for f in fields(CompressConfig)})
+    settings = config_from_args(CompressConfig, args)
     command = command_for(readable_file(args.path))
     refuse_existing(args.out, args.overwrite)
     prepare_outputs([args.out], [args.path])

@@ -51,6 +51,7 @@ class Quantized:
     codes: list[TensorCode]
     integers: list[torch.Tensor]
     scales: list[torch.Tensor]
+    """Each tensor's scales as `quantization.scales` shapes them: (rows, 1) or (1,)."""
 
     @classmethod
     def of(cls, representation: Representation, codes: list[TensorCode]) -> Quantized:
@@ -63,16 +64,16 @@ class Quantized:
             representation.signal,
             list(codes),
             [q for q, _ in pairs],
-            [s.reshape(-1) for _, s in pairs],
+            [s for _, s in pairs],
         )
 
     def representation(self) -> Representation:
         """The field with every tensor read back as q·s, on the CPU in float32."""
         field_ = build_field(self.config)
-        state = {}
-        for (name, tensor), q, scale in zip(named_tensors(field_), self.integers, self.scales, strict=True):
-            state[name] = dequantize(q, scale.reshape(-1, *[1] * (tensor.dim() - 1)) if scale.numel() > 1 else scale)
-        field_.load_state_dict(state)
+        names = [name for name, _ in named_tensors(field_)]
+        field_.load_state_dict(
+            {name: dequantize(q, s) for name, q, s in zip(names, self.integers, self.scales, strict=True)}
+        )
         return Representation(field_, self.config, dict(self.signal))
 
 
@@ -156,7 +157,8 @@ def _parse(body: bytes) -> Quantized:
     scales = []
     for (_, tensor), code in zip(tensors, codes):
         count = code.scale_count(tensor.shape)
-        scales.append(torch.from_numpy(np.frombuffer(body, "<f4", count, offset).astype(np.float32)))
+        scale = torch.from_numpy(np.frombuffer(body, "<f4", count, offset).astype(np.float32))
+        scales.append(scale.reshape(count, 1) if count > 1 else scale)
         offset += 4 * count
     integers = []
     for (_, tensor), code in zip(tensors, codes):

@@ -8,7 +8,6 @@ weight (`per_channel`), divided by L, so the extreme value is kept exactly and z
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -35,11 +34,6 @@ class TensorCode:
         """The code of signed `bits`-bit integers: levels 2^(bits−1) − 1."""
         return cls(2 ** (bits - 1) - 1, per_channel)
 
-    @property
-    def bits(self) -> float:
-        """log₂ of the number of values, 2·levels + 1."""
-        return math.log2(2 * self.levels + 1)
-
     def scale_count(self, shape: torch.Size | tuple[int, ...]) -> int:
         """How many scales a tensor of `shape` has under this code."""
         return shape[0] if self.per_channel and len(shape) == 2 else 1
@@ -53,9 +47,9 @@ def scales(tensor: Tensor, code: TensorCode) -> Tensor:
     return torch.where(largest > 0, largest / code.levels, torch.ones_like(largest))
 
 
-def quantize(tensor: Tensor, code: TensorCode, scale: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """(q, s): int32 integers of `tensor`'s shape and its float32 scales (`scales` unless given)."""
-    scale = scales(tensor, code) if scale is None else scale
+def quantize(tensor: Tensor, code: TensorCode) -> tuple[Tensor, Tensor]:
+    """(q, s): int32 integers of `tensor`'s shape and its float32 `scales`."""
+    scale = scales(tensor, code)
     q = torch.round(tensor.detach().float() / scale).clamp_(-code.levels, code.levels)
     return q.to(torch.int32), scale
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -61,7 +61,7 @@ class CompressConfig:
     """Adam's learning rate for the float fit (cosine decay); fine-tuning starts at a tenth."""
     batch: int = 8192
     """Sample points per step."""
-    precision: str = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     """Products of the hidden layers while training: auto, fp32 or bf16 (`FitConfig.precision`)."""
     max_fits: int = 4
     """--psnr: fits tried at most while searching for the rate."""
@@ -118,7 +118,7 @@ def codes_for(field_: torch.nn.Module, first_bits: int, levels: int, per_channel
 
 HEADER_BYTES = PREFIX + 150
 """Bytes the architecture rule sets aside for the container's prefix and its brotli-coded header
-and scales (150 to 170 bytes for SIRENs of 2 to 114 features and 5 hidden layers)."""
+and per-tensor scales."""
 
 
 class RateTooLow(InputError):
@@ -137,10 +137,16 @@ def planned_bytes(config: FieldConfig, settings: CompressConfig = COMPRESS) -> f
     return HEADER_BYTES + field_parameters(config) * settings.bits_per_weight / 8
 
 
+def narrowest(config: FieldConfig, settings: CompressConfig = COMPRESS) -> FieldConfig:
+    """The least field the codec makes: a SIREN of `settings.depth` hidden layers of 2 features
+    (`config` gives the inputs, outputs and ω0)."""
+    return replace(config, model="siren", depth=settings.depth, width=2)
+
+
 def architecture(config: FieldConfig, budget_bytes: int, settings: CompressConfig = COMPRESS) -> FieldConfig:
     """The widest SIREN of `settings.depth` hidden layers whose `planned_bytes` fit `budget_bytes`
-    (`config` gives the inputs, outputs and ω0); `RateTooLow` when not even a width of 2 fits."""
-    shaped = replace(config, model="siren", depth=settings.depth, width=2)
+    (`config` gives the inputs, outputs and ω0); `RateTooLow` when not even `narrowest` fits."""
+    shaped = narrowest(config, settings)
     if planned_bytes(shaped, settings) > budget_bytes:
         raise RateTooLow(f"{budget_bytes} bytes is too small for any representation; ask for a higher rate")
     low, high = 2, 4096
@@ -337,8 +343,8 @@ def fine_tune(
 
 
 DB_PER_DOUBLING = 2.0
-"""`search_rate`'s first guess of how much PSNR a doubled rate buys (COIN's Kodak curve gains 0.8
-to 2.2 dB per doubling); later guesses use the slope the fits measured."""
+"""`search_rate`'s first guess of how much PSNR a doubled rate buys; later guesses use the slope
+the fits measured."""
 SEARCH_START_BPP = 0.3
 """`search_rate`'s first rate, in bits per sample point."""
 
@@ -360,8 +366,7 @@ def search_rate(
     if not math.isfinite(psnr):
         raise InputError(f"psnr must be a number, got {psnr}")
     config = kind.field_config(signal, compress_settings.get("field_config") or FieldConfig())
-    narrowest = replace(config, model="siren", depth=settings.depth, width=2)
-    floor = 8 * planned_bytes(narrowest, settings) / sample_points(kind, signal)  # the least rate any field fits
+    floor = 8 * planned_bytes(narrowest(config, settings), settings) / sample_points(kind, signal)
     tried: list[Compressed] = []
     low, high = floor, math.inf  # rates known to fall short (or not to fit), and to reach
     bpp = max(SEARCH_START_BPP, 1.05 * floor)
