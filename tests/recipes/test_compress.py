@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from sirenkit.compression.container import Quantized, encode
 from sirenkit.compression.quantization import TensorCode
@@ -47,6 +48,15 @@ def test_a_budget_too_small_for_any_field_is_refused():
         architecture(FieldConfig(out_dim=3), HEADER_BYTES + 10)
 
 
+def test_the_first_layer_and_every_bias_get_the_first_layers_bits_and_the_other_weights_the_levels():
+    field_ = build_field(FieldConfig(width=8, depth=2, out_dim=3))
+    codes = dict(zip(field_.state_dict(), codes_for(field_, 12, 63, per_channel=True), strict=True))
+    twelve_bits = TensorCode.of_bits(12)
+    assert codes.pop("layers.0.weight") == twelve_bits
+    for name, code in codes.items():
+        assert code == (twelve_bits if name.endswith("bias") else TensorCode(63, per_channel=True)), name
+
+
 @pytest.fixture(scope="module")
 def fitted(astronaut32):
     config = FieldConfig(width=16, depth=2, out_dim=3)
@@ -54,7 +64,7 @@ def fitted(astronaut32):
     return fit_signal(ImageKind(), astronaut32, config, fit_config, batch=None, quiet=True).result.representation
 
 
-def test_the_chosen_quantization_fits_and_has_the_least_loss_of_those_that_fit(astronaut32, fitted):
+def test_the_chosen_quantization_fits_and_is_within_a_percent_of_the_least_loss_of_those_that_fit(astronaut32, fitted):
     sizes = {}
     for first in FIRST_LAYER_BITS:
         for levels in LEVEL_LADDER:
@@ -70,7 +80,9 @@ def test_the_chosen_quantization_fits_and_has_the_least_loss_of_those_that_fit(a
             "loss"
         ]
 
-    assert all(loss(chosen) <= loss(codes) for size, codes in sizes.values() if size <= budget)
+    # the search takes each candidate's most levels that fit, by bisection; the size grows and the loss
+    # falls with the levels only nearly monotonically, so the chosen one may miss the least by a hair
+    assert loss(chosen) <= 1.01 * min(loss(codes) for size, codes in sizes.values() if size <= budget)
     assert choose_codes(ImageKind(), astronaut32, fitted, min(s for s, _ in sizes.values()) - 1, "cpu") is None
 
 
@@ -98,6 +110,25 @@ def test_a_compressed_image_fits_its_rate_and_decodes_the_same_every_time(astron
     assert compressed.measures["psnr"] > 20
     assert render_image(first, (64, 96)).shape == (64, 96, 3)
     assert first.signal == {"kind": "image", "shape": [32, 48], "channels": 3, "bit_depth": 8}
+
+
+def test_a_fine_tuning_that_measures_worse_than_the_plain_rounding_is_not_kept(astronaut32, monkeypatch):
+    import sirenkit.recipes.compress as codec
+
+    def no_tuning(kind, signal, representation, codes, settings, **_):
+        return 0.0
+
+    def harmful_tuning(kind, signal, representation, codes, settings, **_):
+        with torch.no_grad():
+            for parameter in representation.field.parameters():
+                parameter.mul_(0.5)
+        return 0.0
+
+    monkeypatch.setattr(codec, "fine_tune", no_tuning)
+    plain = compress_at_rate(ImageKind(), astronaut32, 6.0, QUICK)
+    monkeypatch.setattr(codec, "fine_tune", harmful_tuning)
+    kept = compress_at_rate(ImageKind(), astronaut32, 6.0, QUICK)
+    assert kept.data == plain.data and kept.measures == plain.measures
 
 
 def test_a_rate_no_field_fits_is_refused(astronaut32):

@@ -7,11 +7,13 @@
    layers, as wide as the budget allows at `COMPRESS.bits_per_weight` bits per weight);
 2. the field is fitted in float through the kind's fit path (`fit_signal`);
 3. the quantization is chosen by measured rate–distortion (`choose_codes`): for each candidate
-   width of the first layer's integers and each choice of per-tensor or per-channel scales, the
-   other tensors get as many levels as the budget holds (the file encoded and counted); the
-   candidate with the least error on sample points wins;
+   width of the first layer's and the biases' integers and each choice of per-tensor or
+   per-channel scales, the other weights get as many levels as the budget holds (the file
+   encoded and counted); the candidate with the least error on sample points wins;
 4. quantization-aware fine-tuning trains the float weights through the rounding (straight-through
-   gradients) for the last `COMPRESS.qat` share of the time budget (or of the steps);
+   gradients) for the last `COMPRESS.qat` share of the time budget (or of the steps); its rounding
+   is kept only when it measures better, on every sample point, than the rounding of step 3 (a
+   fit trained close to its optimum can come out of fine-tuning worse);
 5. the file is written by `compression.container.encode` (brotli-coded integers).
 
 `search_rate(kind, signal, P)` looks for the smallest file that reaches P dB.
@@ -96,9 +98,11 @@ UNBOUNDED = 10**12
 COMPRESS = CompressConfig()
 
 FIRST_LAYER_BITS = (10, 12, 16)
-"""Bits of the first layer's integers that `choose_codes` tries. The first layer gets more than
-the rest because its weights are multiplied by ω0 before the sine: an error there shifts every
-feature's frequency."""
+"""Bits of the first layer's integers, and of every bias's, that `choose_codes` tries. They get
+more than the other weights because their errors reach a sine unaveraged: the first layer's
+weights are multiplied by ω0, so an error there shifts a feature's frequency, and a bias b enters
+as ω0·b, so an error there shifts its phase, where a hidden weight's error is averaged over the
+layer's inputs. Biases are few, so the finer steps cost little."""
 LEVEL_LADDER = (7, 11, 15, 23, 31, 39, 47, 55, 63, 79, 95, 111, 127, 159, 191, 255, 383, 511, 1023)
 """The levels (largest |q|) `choose_codes` tries for the other tensors: 4 to 11 bits, finely
 spaced where files of about 6 to 8 bits per weight are made."""
@@ -106,12 +110,12 @@ spaced where files of about 6 to 8 bits per weight are made."""
 
 def codes_for(field_: torch.nn.Module, first_bits: int, levels: int, per_channel: bool) -> list[TensorCode]:
     """One code per tensor (`named_tensors` order): `first_bits`-bit integers for the first
-    layer's weight and bias, `levels` for the others, per-channel scales on the other weight
-    matrices if asked."""
+    layer's weight and for every bias (`FIRST_LAYER_BITS`), `levels` for the other weights, with
+    per-channel scales if asked."""
     return [
         TensorCode.of_bits(first_bits)
-        if name.startswith("layers.0.")
-        else TensorCode(levels, per_channel and tensor.dim() == 2)
+        if name.startswith("layers.0.") or tensor.dim() == 1
+        else TensorCode(levels, per_channel)
         for name, tensor in named_tensors(field_)
     ]
 
@@ -221,10 +225,10 @@ def choose_codes(
     kind: Kind, signal: Any, representation: Representation, budget_bytes: int, device: torch.device | str
 ) -> list[TensorCode] | None:
     """The quantization with the least loss on `MEASURE_POINTS` sample points whose file fits
-    `budget_bytes`; None when none fits. For each first-layer width (`FIRST_LAYER_BITS`) and
-    each choice of per-tensor or per-channel scales, the other tensors get the most levels of
-    `LEVEL_LADDER` that fit (a bisection: the file grows with the levels), so the file fills
-    its budget; the candidates are then measured against each other."""
+    `budget_bytes`; None when none fits. For each width of the first layer's and the biases'
+    integers (`FIRST_LAYER_BITS`) and each choice of per-tensor or per-channel scales, the other
+    weights get the most levels of `LEVEL_LADDER` that fit (a bisection: the file grows with the
+    levels), so the file fills its budget; the candidates are then measured against each other."""
     best: tuple[float, list[TensorCode]] | None = None
     for first_bits in FIRST_LAYER_BITS:
         for per_channel in (False, True):
@@ -287,15 +291,18 @@ def compress_at_rate(
     outcome = fit_signal(kind, signal, config, fit_config, batch=settings.batch, device=device, quiet=quiet)
     representation, seconds = outcome.result.representation, outcome.result.seconds
     codes = choose_codes(kind, signal, representation, budget, device)
-    if codes is not None and settings.qat > 0:
+    if codes is None:
+        raise RateTooLow(f"no quantization of a width-{config.width} field fits {budget} bytes; ask for a higher rate")
+    candidates = [Quantized.of(representation, codes)]
+    if settings.qat > 0:
         seconds += fine_tune(kind, signal, representation, codes, settings, device=device, quiet=quiet, seed=seed)
         if len(encode(Quantized.of(representation, codes))) > budget:  # fine-tuning moved the entropy
             codes = choose_codes(kind, signal, representation, budget, device)
-    if codes is None:
-        raise RateTooLow(f"no quantization of a width-{config.width} field fits {budget} bytes; ask for a higher rate")
-    quantized = Quantized.of(representation, codes)
-    data = encode(quantized)
-    measures = measure(kind, signal, decompress(data), device)
+        if codes is not None:
+            candidates.append(Quantized.of(representation, codes))
+    files = [(encode(q), q) for q in candidates]
+    measured = [(measure(kind, signal, decompress(data), device), data, q) for data, q in files]
+    measures, data, quantized = min(measured, key=lambda entry: entry[0]["loss"])
     return Compressed(data, quantized, points, measures, seconds)
 
 
