@@ -17,7 +17,8 @@ published bpp → dB points.
 
 Printed: the machine; per rate, the mean bpp and PSNR of sirenkit, JPEG and WebP at sirenkit's
 rate on each image (interpolated in log bpp, then averaged), COIN's curve at the mean bpp and the
-margin over it; per image, the least margin over JPEG at JPEG's own qualities of at most 0.3 bpp
+margin over it; per rate, the mean PSNR after each stage of the codec (float fit, rounding,
+fine-tuned rounding); per image, the least margin over JPEG at JPEG's own qualities of at most 0.3 bpp
 (sirenkit interpolated in log bpp at JPEG's rate); encode and decode times. The two targets: above
 COIN's curve at every rate; above JPEG at every JPEG point of at most 0.3 bpp on every image
 (within the range of rates sirenkit was run at). `--time-decode` decodes every file again on this
@@ -122,6 +123,7 @@ def _encode_one(task: dict) -> dict:
         "depth": compressed.quantized.config.depth,
         "levels": sorted({code.levels for code in compressed.quantized.codes}),
         "bits_per_weight": compressed.summary()["bits_per_weight"],
+        "stages": {stage: measures["psnr"] for stage, measures in compressed.stages.items()},
         "encode_seconds": encode_seconds,
         "decode_seconds": decode_seconds,
         "data": compressed.data.hex(),
@@ -207,6 +209,7 @@ def report(results: dict) -> None:
             f"{rate:<6g} | {bpp:.4f} {quality:6.2f} dB | {shown['jpeg']} {shown['webp']}"
             f"           | {coin_text}           | {margin}"
         )
+    stage_report(encoded, rates)
     print(f"\nper image, sirenkit − JPEG at JPEG's qualities of ≤ {JPEG_TARGET_BPP} bpp (least margin, at what rate):")
     worst = []
     for name in images:
@@ -233,6 +236,24 @@ def report(results: dict) -> None:
         f"decode on the CPU ({results['threads_per_job']} thread(s)): mean {np.mean(decode):.3f} s, "
         f"max {np.max(decode):.3f} s per 768×512 image; all files in {results['wall_seconds']:.0f} s"
     )
+
+
+def stage_report(encoded: list[dict], rates: list[float]) -> None:
+    """Per rate, the mean PSNR (before rounding to 8 bits) after each stage of the codec, and how
+    often the fine-tuned rounding was the one kept: where the decibels go. Results written before
+    the codec reported its stages are skipped."""
+    staged = [e for e in encoded if "stages" in e]
+    if not staged:
+        return
+    print("\nrate   | PSNR after the float fit, its rounding, the fine-tuned rounding | fine-tuned kept")
+    for rate in rates:
+        rows = [e for e in staged if e["rate"] == rate]
+        means = {stage: np.mean([e["stages"][stage] for e in rows]) for stage in ("fit", "rounded", "fine-tuned")}
+        kept = sum(e["stages"]["fine-tuned"] > e["stages"]["rounded"] for e in rows)
+        print(
+            f"{rate:<6g} | {means['fit']:6.2f} {means['rounded']:6.2f} {means['fine-tuned']:6.2f} dB"
+            f"{'':34}| {kept} of {len(rows)}"
+        )
 
 
 def time_decoding(results: dict) -> None:

@@ -108,6 +108,11 @@ def test_a_compressed_image_fits_its_rate_and_decodes_the_same_every_time(astron
     assert np.array_equal(render_image(first), render_image(second))
     assert compressed.measures == measure(ImageKind(), astronaut32, first, "cpu")
     assert compressed.measures["psnr"] > 20
+    assert list(compressed.stages) == ["fit", "rounded", "fine-tuned"]
+    assert compressed.measures == min(
+        (compressed.stages["rounded"], compressed.stages["fine-tuned"]), key=lambda m: m["loss"]
+    )
+    assert compressed.summary()["stages"]["fit"]["psnr"] == round(compressed.stages["fit"]["psnr"], 3)
     assert render_image(first, (64, 96)).shape == (64, 96, 3)
     assert first.signal == {"kind": "image", "shape": [32, 48], "channels": 3, "bit_depth": 8}
 
@@ -128,7 +133,8 @@ def test_a_fine_tuning_that_measures_worse_than_the_plain_rounding_is_not_kept(a
     plain = compress_at_rate(ImageKind(), astronaut32, 6.0, QUICK)
     monkeypatch.setattr(codec, "fine_tune", harmful_tuning)
     kept = compress_at_rate(ImageKind(), astronaut32, 6.0, QUICK)
-    assert kept.data == plain.data and kept.measures == plain.measures
+    assert kept.data == plain.data and kept.measures == plain.measures == kept.stages["rounded"]
+    assert kept.stages["fine-tuned"]["loss"] > kept.stages["rounded"]["loss"]
 
 
 def test_a_rate_no_field_fits_is_refused(astronaut32):

@@ -92,9 +92,11 @@ def run_compress(args: argparse.Namespace) -> None:
         raise RunStopped(stop.exit_code, "interrupted; nothing was written") from None
     atomic_write(args.out, lambda tmp: tmp.write_bytes(compressed.data))
     summary = compressed.summary()
+    stages = ", ".join(f"{stage} {measures['psnr']:.2f}" for stage, measures in summary["stages"].items())
     print(
         f"wrote {args.out}: {summary['bytes']} bytes, {summary['bpp']:.4f} bpp, PSNR {summary['psnr']:.2f} dB "
-        f"(SIREN {summary['width']}x{summary['depth']}, {summary['bits_per_weight']:.2f} bits per weight)"
+        f"(SIREN {summary['width']}x{summary['depth']}, {summary['bits_per_weight']:.2f} bits per weight; "
+        f"PSNR after each stage: {stages} dB)"
     )
 
 

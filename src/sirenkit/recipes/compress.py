@@ -24,7 +24,7 @@ any size.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import torch
@@ -175,6 +175,10 @@ class Compressed:
     """The kind's measures of the decoded representation on every sample point (PSNR for an image)."""
     seconds: float
     """Training time spent: the float fit and the fine-tuning."""
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
+    """The kind's measures on every sample point after each stage: "fit" (the float field),
+    "rounded" (its rounding) and "fine-tuned" (the rounding after fine-tuning, when there was
+    one); `measures` are those of the stage whose file was kept. Where the decibels go."""
 
     @property
     def bpp(self) -> float:
@@ -192,6 +196,7 @@ class Compressed:
             "levels": sorted({code.levels for code in self.quantized.codes}),
             "bits_per_weight": round(8 * len(self.data) / sum(q.numel() for q in self.quantized.integers), 3),
             "training_seconds": round(self.seconds, 1),
+            "stages": {stage: {k: round(v, 3) for k, v in m.items()} for stage, m in self.stages.items()},
         }
 
 
@@ -293,17 +298,18 @@ def compress_at_rate(
     codes = choose_codes(kind, signal, representation, budget, device)
     if codes is None:
         raise RateTooLow(f"no quantization of a width-{config.width} field fits {budget} bytes; ask for a higher rate")
-    candidates = [Quantized.of(representation, codes)]
+    stages = {"fit": measure(kind, signal, representation, device)}
+    candidates = {"rounded": Quantized.of(representation, codes)}
     if settings.qat > 0:
         seconds += fine_tune(kind, signal, representation, codes, settings, device=device, quiet=quiet, seed=seed)
         if len(encode(Quantized.of(representation, codes))) > budget:  # fine-tuning moved the entropy
             codes = choose_codes(kind, signal, representation, budget, device)
         if codes is not None:
-            candidates.append(Quantized.of(representation, codes))
-    files = [(encode(q), q) for q in candidates]
-    measured = [(measure(kind, signal, decompress(data), device), data, q) for data, q in files]
-    measures, data, quantized = min(measured, key=lambda entry: entry[0]["loss"])
-    return Compressed(data, quantized, points, measures, seconds)
+            candidates["fine-tuned"] = Quantized.of(representation, codes)
+    files = {stage: encode(quantized) for stage, quantized in candidates.items()}
+    stages |= {stage: measure(kind, signal, decompress(data), device) for stage, data in files.items()}
+    kept = min(files, key=lambda stage: stages[stage]["loss"])
+    return Compressed(files[kept], candidates[kept], points, stages[kept], seconds, stages)
 
 
 def decompress(data: bytes, name: str = "the file") -> Representation:
