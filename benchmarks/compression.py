@@ -113,16 +113,14 @@ def _encode_one(task: dict) -> dict:
     decoded = render_image(decompress(compressed.data), device="cpu")
     decode_seconds = time.perf_counter() - start
     decoded = np.round(decoded * 255) / 255
+    summary = compressed.summary()
     return {
         "image": Path(task["image"]).stem,
         "rate": task["rate"],
-        "bytes": len(compressed.data),
+        "bytes": summary["bytes"],
         "bpp": compressed.bpp,
         "psnr": image_psnr(image.pixels, decoded),
-        "width": compressed.quantized.config.width,
-        "depth": compressed.quantized.config.depth,
-        "levels": sorted({code.levels for code in compressed.quantized.codes}),
-        "bits_per_weight": compressed.summary()["bits_per_weight"],
+        **{key: summary[key] for key in ("width", "depth", "levels", "bits_per_weight")},
         "stages": {stage: measures["psnr"] for stage, measures in compressed.stages.items()},
         "encode_seconds": encode_seconds,
         "decode_seconds": decode_seconds,

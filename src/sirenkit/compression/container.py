@@ -158,7 +158,7 @@ def _parse(body: bytes) -> Quantized:
     for (_, tensor), code in zip(tensors, codes):
         count = code.scale_count(tensor.shape)
         scale = torch.from_numpy(np.frombuffer(body, "<f4", count, offset).astype(np.float32))
-        scales.append(scale.reshape(count, 1) if count > 1 else scale)
+        scales.append(scale.reshape(code.scale_shape(tensor.shape)))
         offset += 4 * count
     integers = []
     for (_, tensor), code in zip(tensors, codes):

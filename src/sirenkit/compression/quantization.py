@@ -8,6 +8,7 @@ weight (`per_channel`), divided by L, so the extreme value is kept exactly and z
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -34,16 +35,21 @@ class TensorCode:
         """The code of signed `bits`-bit integers: levels 2^(bits−1) − 1."""
         return cls(2 ** (bits - 1) - 1, per_channel)
 
+    def scale_shape(self, shape: torch.Size | tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of a tensor's scales under this code: (rows, 1) per channel for a matrix,
+        else (1,)."""
+        return (shape[0], 1) if self.per_channel and len(shape) == 2 else (1,)
+
     def scale_count(self, shape: torch.Size | tuple[int, ...]) -> int:
         """How many scales a tensor of `shape` has under this code."""
-        return shape[0] if self.per_channel and len(shape) == 2 else 1
+        return math.prod(self.scale_shape(shape))
 
 
 def scales(tensor: Tensor, code: TensorCode) -> Tensor:
-    """The float32 scales of `tensor`: (rows, 1) per channel for a matrix, else shape (1,)."""
+    """The float32 scales of `tensor`, of shape `code.scale_shape(tensor.shape)`."""
     magnitude = tensor.detach().abs().float()
-    per_row = code.scale_count(tensor.shape) > 1
-    largest = magnitude.amax(dim=1, keepdim=True) if per_row else magnitude.amax().reshape(1)
+    shape = code.scale_shape(tensor.shape)
+    largest = magnitude.amax(dim=1, keepdim=True) if len(shape) == 2 else magnitude.amax().reshape(shape)
     return torch.where(largest > 0, largest / code.levels, torch.ones_like(largest))
 
 
