@@ -61,6 +61,19 @@ def test_learning_rate_schedule():
     assert config.lr_at(6, seconds=1e6) == pytest.approx(0.55)  # no wall-clock budget: time is ignored
 
 
+def test_inverse_square_root_cap_brings_a_long_budgets_rate_down():
+    capped = FitConfig(steps=10**9, lr=1.0, lr_rsqrt_after=100)
+    assert capped.lr_at(100) == 1.0
+    assert capped.lr_at(400) == pytest.approx(0.5)
+    assert capped.lr_at(10_000) == pytest.approx(0.1)
+    timed = FitConfig(steps=10**9, lr=1.0, schedule="cosine", lr_final_ratio=0.1, max_seconds=10.0, lr_rsqrt_after=100)
+    assert timed.lr_at(400, seconds=0.0) == pytest.approx(0.5)  # the cap is under the cosine
+    assert timed.lr_at(400, seconds=9.0) < 0.5  # and the cosine under the cap
+    assert timed.lr_at(400, seconds=9.0) == pytest.approx(replace(timed, lr_rsqrt_after=0).lr_at(400, 9.0))
+    with pytest.raises(InputError, match="lr-rsqrt-after"):
+        FitConfig(lr_rsqrt_after=-1)
+
+
 def test_wall_clock_budget_ends_the_run_with_a_checkpoint(camera64, tmp_path):
     config = FitConfig(steps=1000, max_seconds=1e-9, log_every=10, **FAST)
     outcome = fit_image(camera64, FieldConfig(width=16, depth=1), config, run_dir=tmp_path, quiet=True)

@@ -60,6 +60,11 @@ class FitConfig:
     """Learning-rate schedule: constant, or cosine decay to lr_final_ratio·lr at the last step."""
     lr_final_ratio: float = 0.05
     """Cosine schedule: final learning rate as a fraction of lr."""
+    lr_rsqrt_after: int = 0
+    """From step n = lr_rsqrt_after on, Adam's rate is also capped at lr·√(n/step), whatever the
+    schedule (inverse-square-root decay): the rate comes down with the steps taken, not only
+    with the budget, so a long budget does not hold a rate that suits a short one for thousands
+    of steps. 0: no cap."""
     balance: Literal["none", "gradients"] = "none"
     """Adaptive loss weights: none (the constraints' own weights), or gradients: learning-rate
     annealing (Wang, Teng & Perdikaris 2021, "Understanding and mitigating gradient flow
@@ -122,6 +127,8 @@ class FitConfig:
             raise InputError(f"lbfgs must be in [0, 1), got {self.lbfgs}")
         if not 0 < self.lr_final_ratio <= 1:
             raise InputError(f"lr-final-ratio must be in (0, 1], got {self.lr_final_ratio}")
+        if self.lr_rsqrt_after < 0:
+            raise InputError(f"lr-rsqrt-after must be at least 0, got {self.lr_rsqrt_after}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise InputError(f"unknown precision {self.precision!r}; choose auto, fp32 or bf16")
         if self.max_seconds is not None and not self.max_seconds > 0:
@@ -154,14 +161,17 @@ class FitConfig:
     def lr_at(self, step: int, seconds: float = 0.0) -> float:
         """Adam's learning rate at step `step` (1-based) begun `seconds` into the run. The cosine
         decays over whichever of Adam's budgets runs out first: `adam_steps`, or `adam_seconds`
-        of wall-clock time."""
+        of wall-clock time; past step `lr_rsqrt_after` (when set) the rate is at most
+        lr·√(lr_rsqrt_after/step)."""
         progress = [(step - 1) / (self.adam_steps - 1)] if self.adam_steps > 1 else []
         if self.adam_seconds is not None:
             progress.append(seconds / self.adam_seconds)
-        if self.schedule == "constant" or not progress:
-            return self.lr
-        t = min(1.0, max(progress))
-        ratio = self.lr_final_ratio + (1 - self.lr_final_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+        ratio = 1.0
+        if self.schedule == "cosine" and progress:
+            t = min(1.0, max(progress))
+            ratio = self.lr_final_ratio + (1 - self.lr_final_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+        if 0 < self.lr_rsqrt_after < step:
+            ratio = min(ratio, math.sqrt(self.lr_rsqrt_after / step))
         return self.lr * ratio
 
 

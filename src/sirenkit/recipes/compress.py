@@ -61,6 +61,11 @@ class CompressConfig:
     8-bit integers. The quantization then fills the budget whatever the sizing (`choose_codes`)."""
     lr: float = 1e-3
     """Adam's learning rate for the float fit (cosine decay); fine-tuning starts at a tenth."""
+    lr_rsqrt_after: int = 3000
+    """Steps after which both fits' rates also decay as 1/√step (`FitConfig.lr_rsqrt_after`): a
+    SIREN fitted at a constant 1e-3 degrades after some thousands of steps, so a long --seconds
+    needs its rate brought down by the steps, not only by the cosine over the budget (README,
+    "Compression"). 0: the cosine only."""
     batch: int = 8192
     """Sample points per step."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
@@ -289,6 +294,7 @@ def compress_at_rate(
         steps=settings.float_steps,
         lr=settings.lr,
         schedule="cosine",
+        lr_rsqrt_after=settings.lr_rsqrt_after,
         precision=settings.precision,
         max_seconds=settings.seconds * (1 - settings.qat),
         seed=seed,
@@ -339,6 +345,7 @@ def fine_tune(
             steps=settings.qat_steps,
             lr=settings.lr / 10,
             schedule="cosine",
+            lr_rsqrt_after=settings.lr_rsqrt_after,
             precision=settings.precision,
             max_seconds=settings.qat * settings.seconds,
             seed=seed + 1,
