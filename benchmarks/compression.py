@@ -19,7 +19,9 @@ Printed: the machine; per rate, the mean bpp and PSNR of sirenkit, JPEG and WebP
 rate on each image (interpolated in log bpp, then averaged), COIN's curve at the mean bpp and the
 margin over it; per rate, the mean PSNR after each stage of the codec (float fit, rounding,
 fine-tuned rounding); per image, the least margin over JPEG at JPEG's own qualities of at most 0.3 bpp
-(sirenkit interpolated in log bpp at JPEG's rate); encode and decode times. The two targets: above
+(sirenkit interpolated in log bpp at JPEG's rate), or, for an image with no such point within
+sirenkit's rates (a one-rate run), JPEG interpolated at sirenkit's own files; encode and decode
+times. The two targets: above
 COIN's curve at every rate; above JPEG at every JPEG point of at most 0.3 bpp on every image
 (within the range of rates sirenkit was run at). `--time-decode` decodes every file again on this
 machine's CPU and times it; `--coders` codes the files' bodies with brotli, zstd (the `bench`
@@ -224,17 +226,17 @@ def report(results: dict) -> None:
             reach = f"above every JPEG point up to {above_to:.3f} bpp" if above_to else "below JPEG's lowest point"
             print(f"  {name}: least {least[0]:+.2f} dB at {least[1]:.3f} bpp ({len(margins)} JPEG points); {reach}")
             continue
-        ours_vs_jpeg = [  # one rate, or too few: JPEG interpolated at sirenkit's own files instead
-            (p - at_rate(peers[name]["jpeg"], b), b, p)
+        jpeg_at_ours = [  # one rate, or too few: JPEG interpolated at sirenkit's own files instead
+            (b, p, jpeg)
             for b, p in ours
-            if b <= JPEG_TARGET_BPP and at_rate(peers[name]["jpeg"], b) is not None
+            if b <= JPEG_TARGET_BPP and (jpeg := at_rate(peers[name]["jpeg"], b)) is not None
         ]
-        if ours_vs_jpeg:
-            worst.append(min(ours_vs_jpeg)[0])
+        if jpeg_at_ours:
+            worst.append(min(p - jpeg for _, p, jpeg in jpeg_at_ours))
             print(
                 f"  {name}: no JPEG point within sirenkit's rates; at sirenkit's own files "
                 + ", ".join(
-                    f"{b:.4f} bpp {p:.2f} dB ({m:+.2f} dB)" for m, b, p in sorted(ours_vs_jpeg, key=lambda t: t[1])
+                    f"{b:.4f} bpp {p:.2f} dB, JPEG {jpeg:.2f} dB ({p - jpeg:+.2f} dB)" for b, p, jpeg in jpeg_at_ours
                 )
             )
         else:
@@ -260,12 +262,11 @@ def stage_report(encoded: list[dict], rates: list[float]) -> None:
     print("\nrate   | PSNR after the float fit, its rounding, the fine-tuned rounding | fine-tuned kept")
     for rate in rates:
         rows = [e for e in staged if e["rate"] == rate]
-        means = {stage: np.mean([e["stages"][stage] for e in rows]) for stage in ("fit", "rounded", "fine-tuned")}
-        kept = sum(e["stages"]["fine-tuned"] > e["stages"]["rounded"] for e in rows)
-        print(
-            f"{rate:<6g} | {means['fit']:6.2f} {means['rounded']:6.2f} {means['fine-tuned']:6.2f} dB"
-            f"{'':34}| {kept} of {len(rows)}"
-        )
+        tuned = [e for e in rows if "fine-tuned" in e["stages"]]  # none when the budget had no room after it
+        means = {stage: np.mean([e["stages"][stage] for e in rows]) for stage in ("fit", "rounded")}
+        tuned_mean = f"{np.mean([e['stages']['fine-tuned'] for e in tuned]):6.2f}" if tuned else "     —"
+        kept = sum(e["stages"]["fine-tuned"] > e["stages"]["rounded"] for e in tuned)
+        print(f"{rate:<6g} | {means['fit']:6.2f} {means['rounded']:6.2f} {tuned_mean} dB{'':34}| {kept} of {len(rows)}")
 
 
 def time_decoding(results: dict) -> None:

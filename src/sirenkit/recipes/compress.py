@@ -92,6 +92,20 @@ class CompressConfig:
         """The float fit's share of `steps` (unbounded when steps is None)."""
         return UNBOUNDED if self.steps is None else max(1, round((1 - self.qat) * self.steps))
 
+    def fit_config(self, lr: float, steps: int, seconds: float, seed: int) -> FitConfig:
+        """The training settings of one of the codec's fits (float fit or fine-tuning): Adam from
+        `lr` with cosine decay over `steps` or `seconds`, whichever ends first, capped past
+        `lr_rsqrt_after` steps, at this precision."""
+        return FitConfig(
+            steps=steps,
+            lr=lr,
+            schedule="cosine",
+            lr_rsqrt_after=self.lr_rsqrt_after,
+            precision=self.precision,
+            max_seconds=seconds,
+            seed=seed,
+        )
+
     @property
     def qat_steps(self) -> int:
         """Fine-tuning's share of `steps` (unbounded when steps is None)."""
@@ -290,15 +304,7 @@ def compress_at_rate(
     points = sample_points(kind, signal)
     budget = math.floor(bpp * points / 8)
     config = architecture(kind.field_config(signal, field_config or FieldConfig()), budget, settings)
-    fit_config = FitConfig(
-        steps=settings.float_steps,
-        lr=settings.lr,
-        schedule="cosine",
-        lr_rsqrt_after=settings.lr_rsqrt_after,
-        precision=settings.precision,
-        max_seconds=settings.seconds * (1 - settings.qat),
-        seed=seed,
-    )
+    fit_config = settings.fit_config(settings.lr, settings.float_steps, (1 - settings.qat) * settings.seconds, seed)
     outcome = fit_signal(kind, signal, config, fit_config, batch=settings.batch, device=device, quiet=quiet)
     representation, seconds = outcome.result.representation, outcome.result.seconds
     codes = choose_codes(kind, signal, representation, budget, device)
@@ -341,15 +347,7 @@ def fine_tune(
     gets quantized. Returns the seconds it trained."""
     add_fake_quantization(representation.field, codes)
     try:
-        config = FitConfig(
-            steps=settings.qat_steps,
-            lr=settings.lr / 10,
-            schedule="cosine",
-            lr_rsqrt_after=settings.lr_rsqrt_after,
-            precision=settings.precision,
-            max_seconds=settings.qat * settings.seconds,
-            seed=seed + 1,
-        )
+        config = settings.fit_config(settings.lr / 10, settings.qat_steps, settings.qat * settings.seconds, seed + 1)
         return fit(
             representation,
             kind.problem(signal, settings.batch, device),
