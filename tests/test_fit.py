@@ -74,6 +74,36 @@ def test_inverse_square_root_cap_brings_a_long_budgets_rate_down():
         FitConfig(lr_rsqrt_after=-1)
 
 
+class ScriptedLoss:
+    """A problem whose loss at step k is script[k - 1] (then the last, repeated), whatever the field."""
+
+    def __init__(self, script: list[float]) -> None:
+        self.script, self.calls = script, 0
+
+    def losses(self, field_, generator, device, compiler):
+        self.calls += 1
+        value = self.script[min(self.calls, len(self.script)) - 1]
+        return {"data": value + 0 * sum(p.sum() for p in field_.parameters())}
+
+
+def _rates(problem, **config) -> list[float]:
+    field_config = FieldConfig(width=4, depth=1, in_dim=2, out_dim=1)
+    rep = Representation(build_field(field_config), field_config, {"kind": "image"})
+    result = fit(rep, problem, FitConfig(checkpoint_every=0, **config), quiet=True)
+    return [row["lr"] for row in result.history]
+
+
+def test_a_plateau_of_the_smoothed_loss_halves_the_rate():
+    # the loss rises after the first step: no new low from step 2 on, so every 5 steps the rate halves
+    assert _rates(ScriptedLoss([1.0, 2.0]), steps=13, lr=1.0, lr_plateau=5) == [1.0] * 6 + [0.5] * 5 + [0.25] * 2
+    # a loss still falling keeps its rate, and 0 never halves it
+    falling = [1.0 / k for k in range(1, 14)]
+    assert _rates(ScriptedLoss(falling), steps=13, lr=1.0, lr_plateau=5) == [1.0] * 13
+    assert _rates(ScriptedLoss([1.0, 2.0]), steps=13, lr=1.0) == [1.0] * 13
+    with pytest.raises(InputError, match="lr-plateau"):
+        FitConfig(lr_plateau=-1)
+
+
 def test_wall_clock_budget_ends_the_run_with_a_checkpoint(camera64, tmp_path):
     config = FitConfig(steps=1000, max_seconds=1e-9, log_every=10, **FAST)
     outcome = fit_image(camera64, FieldConfig(width=16, depth=1), config, run_dir=tmp_path, quiet=True)

@@ -65,6 +65,11 @@ class FitConfig:
     schedule (inverse-square-root decay): the rate comes down with the steps taken, not only
     with the budget, so a long budget does not hold a rate that suits a short one for thousands
     of steps. 0: no cap."""
+    lr_plateau: int = 0
+    """Halve Adam's rate whenever the smoothed loss (`_LossWatch`, an average over about 20
+    steps) has gone this many steps without a new low, and wait as many again before the next
+    halving: the rate follows the fit's progress, so a signal that the rate is too high for stops
+    losing ground to it (ReduceLROnPlateau's rule, on the loss the run already watches). 0: never."""
     balance: Literal["none", "gradients"] = "none"
     """Adaptive loss weights: none (the constraints' own weights), or gradients: learning-rate
     annealing (Wang, Teng & Perdikaris 2021, "Understanding and mitigating gradient flow
@@ -129,6 +134,8 @@ class FitConfig:
             raise InputError(f"lr-final-ratio must be in (0, 1], got {self.lr_final_ratio}")
         if self.lr_rsqrt_after < 0:
             raise InputError(f"lr-rsqrt-after must be at least 0, got {self.lr_rsqrt_after}")
+        if self.lr_plateau < 0:
+            raise InputError(f"lr-plateau must be at least 0, got {self.lr_plateau}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise InputError(f"unknown precision {self.precision!r}; choose auto, fp32 or bf16")
         if self.max_seconds is not None and not self.max_seconds > 0:
@@ -438,6 +445,9 @@ def _fit(
                     continue
                 if pending is not None and progress.watch.good():
                     good = pending
+                if progress.phase == "adam" and 0 < config.lr_plateau <= progress.watch.since_lowest:
+                    progress.lr_scale /= 2
+                    progress.watch.since_lowest = 0
                 if progress.phase == "adam":
                     loss.backward()
                     optimizer.step()
@@ -478,7 +488,8 @@ def _fit(
 
 @dataclass
 class _Progress:
-    """Where a run stands: steps done, seconds spent, the rollbacks taken and their lr factor."""
+    """Where a run stands: steps done, seconds spent, the rollbacks taken, and the factor on the
+    learning rate that rollbacks and plateaus (`FitConfig.lr_plateau`) have brought it down by."""
 
     step: int = 0
     seconds: float = 0.0
@@ -518,12 +529,14 @@ class _LossWatch:
     `lowest` the lowest level it reached and `start` the first. The run has blown up when the
     level stands BLOWUP_DECADES above the lowest and not BLOWUP_DECADES below the start (a fit
     that has converged to float noise may wander by decades down there). A state is good (worth
-    rolling back to) while its loss is within a decade of the lowest.
+    rolling back to) while its loss is within a decade of the lowest. `since_lowest` counts the
+    updates since the level last set a new low (`FitConfig.lr_plateau`).
     """
 
     level: float | None = None
     lowest: float | None = None
     start: float | None = None
+    since_lowest: int = 0
 
     def update(self, loss: float) -> None:
         x = math.log10(max(loss, 1e-30))
@@ -531,6 +544,7 @@ class _LossWatch:
             self.level = self.lowest = self.start = x
             return
         self.level += LOSS_SMOOTHING * (x - self.level)
+        self.since_lowest = 0 if self.level < self.lowest else self.since_lowest + 1
         self.lowest = min(self.lowest, self.level)
 
     def blown_up(self) -> bool:

@@ -66,6 +66,11 @@ class CompressConfig:
     SIREN fitted at a constant 1e-3 degrades after some thousands of steps, so a long --seconds
     needs its rate brought down by the steps, not only by the cosine over the budget (README,
     "Compression"). 0: the cosine only."""
+    lr_plateau: int = 1000
+    """Steps without a new low of the smoothed loss after which a fit halves its rate
+    (`FitConfig.lr_plateau`): a highly textured image can be too much for a rate that suits a
+    smooth one, and its loss then climbs for thousands of steps; the plateau halves it there
+    (README, "Compression"). 0: never."""
     batch: int = 8192
     """Sample points per step."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
@@ -95,12 +100,13 @@ class CompressConfig:
     def fit_config(self, lr: float, steps: int, seconds: float, seed: int) -> FitConfig:
         """The training settings of one of the codec's fits (float fit or fine-tuning): Adam from
         `lr` with cosine decay over `steps` or `seconds`, whichever ends first, capped past
-        `lr_rsqrt_after` steps, at this precision."""
+        `lr_rsqrt_after` steps and halved on a plateau of `lr_plateau` steps, at this precision."""
         return FitConfig(
             steps=steps,
             lr=lr,
             schedule="cosine",
             lr_rsqrt_after=self.lr_rsqrt_after,
+            lr_plateau=self.lr_plateau,
             precision=self.precision,
             max_seconds=seconds,
             seed=seed,
