@@ -445,10 +445,10 @@ def _fit(
                     continue
                 if pending is not None and progress.watch.good():
                     good = pending
-                if progress.phase == "adam" and 0 < config.lr_plateau <= progress.watch.since_lowest:
-                    progress.lr_scale /= 2
-                    progress.watch.since_lowest = 0
                 if progress.phase == "adam":
+                    if 0 < config.lr_plateau <= progress.watch.since_lowest:
+                        progress.lr_scale /= 2
+                        progress.watch.since_lowest = 0
                     loss.backward()
                     optimizer.step()
                 progress.step = step
