@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sirenkit.compression.container import Quantized, encode
-from sirenkit.compression.quantization import TensorCode
+from sirenkit.compression.quantization import TensorCode, dequantize, quantize
 from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig, build_field
 from sirenkit.fit import FitConfig
@@ -24,8 +24,10 @@ from sirenkit.recipes.compress import (
     decompress,
     field_parameters,
     fine_tune,
+    level_ratios,
     measure,
     search_rate,
+    sensitivities,
 )
 from sirenkit.recipes.image import ImageKind, render_image
 from sirenkit.recipes.kind import fit_signal
@@ -57,6 +59,22 @@ def test_the_first_layer_and_every_bias_get_the_first_layers_bits_and_the_other_
         assert code == (twelve_bits if name.endswith("bias") else TensorCode(63, per_channel=True)), name
 
 
+def test_levels_are_shared_out_as_the_square_root_of_each_tensors_rounding_cost_per_weight():
+    field_ = build_field(FieldConfig(width=8, depth=2, out_dim=3))
+    names = list(field_.state_dict())  # layers.0, layers.1, layers.2 (8×8 each), head (3×8); weight, bias
+    costs = [0.0] * len(names)
+    costs[names.index("layers.1.weight")] = 4.0
+    costs[names.index("layers.2.weight")] = 1.0
+    costs[names.index("head.weight")] = 0.0  # nothing measurable: the floor, then the limit
+    ratios = dict(zip(names, level_ratios(field_, costs), strict=True))
+    assert ratios["layers.1.weight"] == pytest.approx(2 * ratios["layers.2.weight"])
+    assert ratios["head.weight"] == pytest.approx(1 / 4)
+    assert all(ratios[name] == 1.0 for name in names if name.startswith("layers.0.") or name.endswith("bias"))
+    codes = dict(zip(names, codes_for(field_, 12, 100, False, list(ratios.values())), strict=True))
+    assert codes["layers.1.weight"].levels == round(100 * ratios["layers.1.weight"])
+    assert codes["layers.0.weight"] == codes["head.bias"] == TensorCode.of_bits(12)
+
+
 @pytest.fixture(scope="module")
 def fitted(astronaut32):
     config = FieldConfig(width=16, depth=2, out_dim=3)
@@ -84,6 +102,22 @@ def test_the_chosen_quantization_fits_and_is_within_a_percent_of_the_least_loss_
     # falls with the levels only nearly monotonically, so the chosen one may miss the least by a hair
     assert loss(chosen) <= 1.01 * min(loss(codes) for size, codes in sizes.values() if size <= budget)
     assert choose_codes(ImageKind(), astronaut32, fitted, min(s for s, _ in sizes.values()) - 1, "cpu") is None
+
+
+def test_a_tensors_sensitivity_is_the_loss_its_rounding_alone_adds(astronaut32, fitted):
+    before = {name: tensor.clone() for name, tensor in fitted.field.state_dict().items()}
+    costs = dict(zip(before, sensitivities(ImageKind(), astronaut32, fitted, "cpu"), strict=True))
+    rounded = replace(fitted, field=copy.deepcopy(fitted.field))
+    weight = rounded.field.state_dict()["layers.1.weight"]
+    weight.copy_(dequantize(*quantize(weight, TensorCode(63))))
+
+    def loss(representation):
+        return measure(ImageKind(), astronaut32, representation, "cpu", MEASURE_POINTS)["loss"]
+
+    assert costs["layers.1.weight"] == pytest.approx(loss(rounded) - loss(fitted), rel=1e-6)
+    assert costs["layers.1.weight"] > 0
+    assert costs["layers.0.weight"] == costs["layers.1.bias"] == 0.0  # quantized by FIRST_LAYER_BITS instead
+    assert all(torch.equal(before[name], tensor) for name, tensor in fitted.field.state_dict().items())
 
 
 def test_fine_tuning_through_the_rounding_lowers_the_rounded_fields_loss(astronaut32, fitted):

@@ -23,17 +23,22 @@ any size.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field, replace
+from itertools import product
 from typing import Any, Literal
 
 import torch
 
 from sirenkit.compression.container import PREFIX, Quantized, decode, encode
 from sirenkit.compression.quantization import (
+    MAX_LEVELS,
     TensorCode,
     add_fake_quantization,
+    dequantize,
     named_tensors,
+    quantize,
     remove_fake_quantization,
 )
 from sirenkit.errors import InputError
@@ -128,21 +133,80 @@ more than the other weights because their errors reach a sine unaveraged: the fi
 weights are multiplied by ω0, so an error there shifts a feature's frequency, and a bias b enters
 as ω0·b, so an error there shifts its phase, where a hidden weight's error is averaged over the
 layer's inputs. Biases are few, so the finer steps cost little."""
-LEVEL_LADDER = (7, 11, 15, 23, 31, 39, 47, 55, 63, 79, 95, 111, 127, 159, 191, 255, 383, 511, 1023)
-"""The levels (largest |q|) `choose_codes` tries for the other tensors: 4 to 11 bits, finely
-spaced where files of about 6 to 8 bits per weight are made."""
+LEVEL_LADDER = tuple(sorted({round(3 * 1.05**k) for k in range(120)}))
+"""The levels (largest |q|) `choose_codes` tries for the other tensors, 3 to 1,023 in steps of
+about 5% (to 997), so that a file can fill its budget closely."""
+SENSITIVITY_LEVELS = 63
+"""Levels at which `sensitivities` rounds each tensor to measure what its rounding costs."""
+RATIO_LIMIT = 4.0
+"""The most, and one over the least, that `level_ratios` gives a tensor's levels relative to the
+others'."""
 
 
-def codes_for(field_: torch.nn.Module, first_bits: int, levels: int, per_channel: bool) -> list[TensorCode]:
+def codes_for(
+    field_: torch.nn.Module,
+    first_bits: int,
+    levels: int,
+    per_channel: bool,
+    ratios: list[float] | None = None,
+) -> list[TensorCode]:
     """One code per tensor (`named_tensors` order): `first_bits`-bit integers for the first
-    layer's weight and for every bias (`FIRST_LAYER_BITS`), `levels` for the other weights, with
-    per-channel scales if asked."""
+    layer's weight and for every bias (`FIRST_LAYER_BITS`), `levels` for the other weights (times
+    each tensor's entry of `ratios`, rounded, when given: `level_ratios`), with per-channel scales
+    if asked."""
+    tensors = named_tensors(field_)
     return [
         TensorCode.of_bits(first_bits)
-        if name.startswith("layers.0.") or tensor.dim() == 1
-        else TensorCode(levels, per_channel)
-        for name, tensor in named_tensors(field_)
+        if _gets_first_bits(name, tensor)
+        else TensorCode(min(MAX_LEVELS, max(1, round(levels * ratio))), per_channel)
+        for (name, tensor), ratio in zip(tensors, ratios or [1.0] * len(tensors), strict=True)
     ]
+
+
+def _gets_first_bits(name: str, tensor: torch.Tensor) -> bool:
+    """Whether a tensor is the first layer's weight or a bias (`FIRST_LAYER_BITS`)."""
+    return name.startswith("layers.0.") or tensor.dim() == 1
+
+
+def level_ratios(field_: torch.nn.Module, costs: list[float]) -> list[float]:
+    """Each tensor's levels relative to the others' (`named_tensors` order; 1 for the first
+    layer and the biases), from `costs`, what rounding each tensor alone costs (`sensitivities`).
+
+    The rule is high-rate rate–distortion: a tensor of n weights rounded with L levels adds about
+    c·(L₀/L)² to the loss and costs n·log₂ L bits, so the least loss for the bits gives
+    L ∝ √(c/n). The ratios are normalized to a geometric mean of 1 over the weights, each cost
+    is taken as at least a thousandth of the largest (a tensor whose rounding costs nothing
+    measurable still needs some levels), and each ratio is kept within
+    [1/`RATIO_LIMIT`, `RATIO_LIMIT`]."""
+    tensors = named_tensors(field_)
+    allocated = [i for i, (name, tensor) in enumerate(tensors) if not _gets_first_bits(name, tensor)]
+    if not allocated:
+        return [1.0] * len(tensors)
+    floor = 1e-3 * max(max(costs[i] for i in allocated), 1e-30)
+    sizes = {i: tensors[i][1].numel() for i in allocated}
+    logs = {i: 0.5 * math.log(max(costs[i], floor) / sizes[i]) for i in allocated}
+    mean = sum(logs[i] * sizes[i] for i in allocated) / sum(sizes.values())
+    ratios = [1.0] * len(tensors)
+    for i in allocated:
+        ratios[i] = min(RATIO_LIMIT, max(1 / RATIO_LIMIT, math.exp(logs[i] - mean)))
+    return ratios
+
+
+def sensitivities(kind: Kind, signal: Any, representation: Representation, device: torch.device | str) -> list[float]:
+    """What rounding each tensor alone costs (`named_tensors` order): the loss on
+    `MEASURE_POINTS` sample points with that tensor rounded at `SENSITIVITY_LEVELS` levels (one
+    scale) and the others in float, less the float field's loss (0 for the first layer and the
+    biases, which `FIRST_LAYER_BITS` quantize instead)."""
+    tensors = named_tensors(representation.field)
+    base = measure(kind, signal, representation, device, MEASURE_POINTS)["loss"]
+    costs = [0.0] * len(tensors)
+    for i, (name, tensor) in enumerate(tensors):
+        if _gets_first_bits(name, tensor):
+            continue
+        rounded = copy.deepcopy(representation)
+        rounded.field.state_dict()[name].copy_(dequantize(*quantize(tensor, TensorCode(SENSITIVITY_LEVELS))))
+        costs[i] = measure(kind, signal, rounded, device, MEASURE_POINTS)["loss"] - base
+    return costs
 
 
 HEADER_BYTES = PREFIX + 150
@@ -258,27 +322,33 @@ def choose_codes(
     `budget_bytes`; None when none fits. For each width of the first layer's and the biases'
     integers (`FIRST_LAYER_BITS`) and each choice of per-tensor or per-channel scales, the other
     weights get the most levels of `LEVEL_LADDER` that fit (a bisection: the file grows with the
-    levels), so the file fills its budget; the candidates are then measured against each other."""
+    levels), either the same for every such tensor or shared out by what rounding each costs
+    (`sensitivities`, `level_ratios`), so the file fills its budget; the candidates are then
+    measured against each other."""
     best: tuple[float, list[TensorCode]] | None = None
-    for first_bits in FIRST_LAYER_BITS:
-        for per_channel in (False, True):
-            codes = _most_levels(representation, first_bits, per_channel, budget_bytes)
-            if codes is None:
-                continue
-            rounded = Quantized.of(representation, codes).representation()
-            loss = measure(kind, signal, rounded, device, MEASURE_POINTS)["loss"]
-            if best is None or loss < best[0]:
-                best = (loss, codes)
+    by_cost = level_ratios(representation.field, sensitivities(kind, signal, representation, device))
+    for first_bits, per_channel, ratios in product(FIRST_LAYER_BITS, (False, True), (None, by_cost)):
+        codes = _most_levels(representation, first_bits, per_channel, ratios, budget_bytes)
+        if codes is None:
+            continue
+        rounded = Quantized.of(representation, codes).representation()
+        loss = measure(kind, signal, rounded, device, MEASURE_POINTS)["loss"]
+        if best is None or loss < best[0]:
+            best = (loss, codes)
     return None if best is None else best[1]
 
 
 def _most_levels(
-    representation: Representation, first_bits: int, per_channel: bool, budget_bytes: int
+    representation: Representation,
+    first_bits: int,
+    per_channel: bool,
+    ratios: list[float] | None,
+    budget_bytes: int,
 ) -> list[TensorCode] | None:
     """The codes with the most `LEVEL_LADDER` levels whose file fits; None when none does."""
 
     def fits(levels: int) -> bool:
-        codes = codes_for(representation.field, first_bits, levels, per_channel)
+        codes = codes_for(representation.field, first_bits, levels, per_channel, ratios)
         return len(encode(Quantized.of(representation, codes))) <= budget_bytes
 
     low, high = -1, len(LEVEL_LADDER) - 1  # LEVEL_LADDER[: low + 1] is known to fit
@@ -288,7 +358,7 @@ def _most_levels(
             low = mid
         else:
             high = mid - 1
-    return None if low < 0 else codes_for(representation.field, first_bits, LEVEL_LADDER[low], per_channel)
+    return None if low < 0 else codes_for(representation.field, first_bits, LEVEL_LADDER[low], per_channel, ratios)
 
 
 def compress_at_rate(
