@@ -9,7 +9,8 @@
 3. the quantization is chosen by measured rate–distortion (`choose_codes`): for each candidate
    width of the first layer's and the biases' integers and each choice of per-tensor or
    per-channel scales, the other weights get as many levels as the budget holds (the file
-   encoded and counted); the candidate with the least error on sample points wins;
+   encoded and counted), the same for each tensor or shared out by what rounding each costs
+   (`sensitivities`, `level_ratios`); the candidate with the least error on sample points wins;
 4. quantization-aware fine-tuning trains the float weights through the rounding (straight-through
    gradients) for the last `COMPRESS.qat` share of the time budget (or of the steps); its rounding
    is kept only when it measures better, on every sample point, than the rounding of step 3 (a
@@ -134,8 +135,8 @@ weights are multiplied by ω0, so an error there shifts a feature's frequency, a
 as ω0·b, so an error there shifts its phase, where a hidden weight's error is averaged over the
 layer's inputs. Biases are few, so the finer steps cost little."""
 LEVEL_LADDER = tuple(sorted({round(3 * 1.05**k) for k in range(120)}))
-"""The levels (largest |q|) `choose_codes` tries for the other tensors, 3 to 1,023 in steps of
-about 5% (to 997), so that a file can fill its budget closely."""
+"""The levels (largest |q|) `choose_codes` tries for the other tensors: 3 to 997 in steps of
+about 5%, so that a file can fill its budget closely."""
 SENSITIVITY_LEVELS = 63
 """Levels at which `sensitivities` rounds each tensor to measure what its rounding costs."""
 RATIO_LIMIT = 4.0
