@@ -180,9 +180,7 @@ def level_ratios(field_: torch.nn.Module, costs: list[float]) -> list[float]:
     measurable still needs some levels), and each ratio is kept within
     [1/`RATIO_LIMIT`, `RATIO_LIMIT`]."""
     tensors = named_tensors(field_)
-    allocated = [i for i, (name, tensor) in enumerate(tensors) if not _gets_first_bits(name, tensor)]
-    if not allocated:
-        return [1.0] * len(tensors)
+    allocated = [i for i, (name, tensor) in enumerate(tensors) if not _gets_first_bits(name, tensor)]  # head at least
     floor = 1e-3 * max(max(costs[i] for i in allocated), 1e-30)
     sizes = {i: tensors[i][1].numel() for i in allocated}
     logs = {i: 0.5 * math.log(max(costs[i], floor) / sizes[i]) for i in allocated}
@@ -204,7 +202,7 @@ def sensitivities(kind: Kind, signal: Any, representation: Representation, devic
     for i, (name, tensor) in enumerate(tensors):
         if _gets_first_bits(name, tensor):
             continue
-        rounded = copy.deepcopy(representation)
+        rounded = replace(representation, field=copy.deepcopy(representation.field))
         rounded.field.state_dict()[name].copy_(dequantize(*quantize(tensor, TensorCode(SENSITIVITY_LEVELS))))
         costs[i] = measure(kind, signal, rounded, device, MEASURE_POINTS)["loss"] - base
     return costs
