@@ -4,7 +4,8 @@
                                      [--seconds 60] [--batch 8192] [--device cpu] [--jobs 1]
                                      [--results results.json] [--plot docs/compression_rd.png]
                                      [--crop docs/compression_crop.png]
-    python benchmarks/compression.py --replot results.json [--time-decode] [--coders] [--plot ...] [--crop ...]
+    python benchmarks/compression.py --replot results.json [more.json ...] [--time-decode] [--coders]
+                                     [--plot ...] [--crop ...]
 
 For every image and rate, `recipes.compress.compress_at_rate` makes a file of at most that many
 bits per pixel (`--seconds` of training each, on `--device`); the file is decoded on the CPU
@@ -26,6 +27,11 @@ COIN's curve at every rate; above JPEG at every JPEG point of at most 0.3 bpp on
 (within the range of rates sirenkit was run at). `--time-decode` decodes every file again on this
 machine's CPU and times it; `--coders` codes the files' bodies with brotli, zstd (the `bench`
 extra), xz and zlib and prints each against the order-0 entropy.
+
+`--replot` with several results files reports them as one: each run's settings (training
+seconds, jobs, the commit it ran at) are printed and numbered, every row and image says which
+runs its files come from, and a file listed later replaces an earlier one's encoding of the
+same image at the same rate (list them oldest first to keep the newest encoding of each).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import argparse
 import io
 import json
 import os
+import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -141,6 +148,40 @@ def _said(entry: dict) -> dict:
     return entry
 
 
+def commit() -> str:
+    """The git commit this checkout is at, "+changes" when src/ differs from it; "unknown" outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True)
+        if head.returncode != 0:
+            return "unknown"
+        changed = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "src"], cwd=HERE.parent).returncode
+    except OSError:
+        return "unknown"
+    return head.stdout.strip() + ("+changes" if changed else "")
+
+
+RUN_KEYS = ("machine", "device", "seconds", "batch", "jobs", "threads_per_job", "wall_seconds", "commit")
+"""What a results file says about its run as a whole (the rest is per image: peers and encoded)."""
+
+
+def combine(runs: list[dict]) -> dict:
+    """Results files as one: {"runs": [each file's RUN_KEYS], "peers", "encoded"}, each encoded
+    entry with the index of its run under "run". A later run's entry for an image and rate
+    replaces an earlier run's."""
+    settings, peers, encoded = [], {}, {}
+    for index, results in enumerate(runs):
+        settings.append({key: results.get(key) for key in RUN_KEYS})
+        peers.update(results["peers"])
+        for entry in results["encoded"]:
+            encoded[entry["image"], entry["rate"]] = {**entry, "run": index}
+    return {"runs": settings, "peers": peers, "encoded": list(encoded.values())}
+
+
+def _run_numbers(entries: list[dict]) -> str:
+    """The runs (numbered from 1, as the report's header prints them) that `entries` come from."""
+    return ",".join(str(index + 1) for index in sorted({e["run"] for e in entries}))
+
+
 def run(args: argparse.Namespace) -> dict:
     images = sorted(Path(args.images).glob("*.png"))[: args.limit]
     if not images:
@@ -158,6 +199,7 @@ def run(args: argparse.Namespace) -> dict:
         for path in images
         for rate in args.rates
     ]
+    code = commit()  # before encoding: what the files are made by, whatever the checkout does meanwhile
     start = time.perf_counter()
     if args.jobs == 1:
         encoded = [_said(encode_one(task)) for task in tasks]
@@ -182,21 +224,31 @@ def run(args: argparse.Namespace) -> dict:
         "jobs": args.jobs,
         "threads_per_job": threads,
         "wall_seconds": time.perf_counter() - start,
+        "commit": code,
         "peers": peers,
         "encoded": [e for e in encoded if "error" not in e],
     }
 
 
 def report(results: dict) -> None:
-    encoded, peers = results["encoded"], results["peers"]
+    """Print the figures of `combine`d results (the module docstring lists them)."""
+    encoded, peers, runs = results["encoded"], results["peers"], results["runs"]
     images = sorted(peers)
     rates = sorted({e["rate"] for e in encoded})
-    print(f"machine: {results['machine']}")
+    for number, settings in enumerate(runs, 1):
+        files = [e for e in encoded if e["run"] == number - 1]
+        print(f"run {number}: {settings['machine']}")
+        print(
+            f"  sirenkit: {settings['seconds']:g} s of training per file on {settings['device']}, batch "
+            f"{settings['batch']}, {settings['jobs']} job(s) of {settings['threads_per_job']} thread(s), commit "
+            f"{settings['commit'] or 'unknown'}; {len(files)} file(s) reported of {len({e['image'] for e in files})} "
+            f"image(s); all its files in {settings['wall_seconds']:.0f} s"
+        )
+    many = len(runs) > 1
     print(
-        f"sirenkit: {results['seconds']:g} s of training per file on {results['device']}, batch {results['batch']}, "
-        f"{results['jobs']} job(s) of {results['threads_per_job']} thread(s); {len(images)} images"
+        "\nrate   | sirenkit bpp  PSNR  | JPEG   WebP at its rate | COIN at its rate | margin over COIN"
+        + (" | runs" if many else "")
     )
-    print("\nrate   | sirenkit bpp  PSNR  | JPEG   WebP at its rate | COIN at its rate | margin over COIN")
     for rate in rates:
         rows = [e for e in encoded if e["rate"] == rate]
         bpp, quality = np.mean([e["bpp"] for e in rows]), np.mean([e["psnr"] for e in rows])
@@ -207,7 +259,7 @@ def report(results: dict) -> None:
         margin = f"{quality - coin:+.2f} dB" if coin is not None else "—"
         print(
             f"{rate:<6g} | {bpp:.4f} {quality:6.2f} dB | {shown['jpeg']} {shown['webp']}"
-            f"           | {coin_text}           | {margin}"
+            f"           | {coin_text}           | {margin}" + (f" | {_run_numbers(rows)}" if many else "")
         )
     stage_report(encoded, rates)
     print(f"\nper image, sirenkit − JPEG at JPEG's qualities of ≤ {JPEG_TARGET_BPP} bpp (least margin, at what rate):")
@@ -224,7 +276,12 @@ def report(results: dict) -> None:
             worst.append(least[0])
             above_to = max((b for _, b in margins if all(m > 0 for m, c in margins if c <= b)), default=None)
             reach = f"above every JPEG point up to {above_to:.3f} bpp" if above_to else "below JPEG's lowest point"
-            print(f"  {name}: least {least[0]:+.2f} dB at {least[1]:.3f} bpp ({len(margins)} JPEG points); {reach}")
+            lowest = min(b for _, b in margins)
+            runs_text = f"; runs {_run_numbers([e for e in encoded if e['image'] == name])}" if many else ""
+            print(
+                f"  {name}: least {least[0]:+.2f} dB at {least[1]:.3f} bpp ({len(margins)} JPEG points from "
+                f"{lowest:.3f} bpp); {reach}{runs_text}"
+            )
             continue
         jpeg_at_ours = [  # one rate, or too few: JPEG interpolated at sirenkit's own files instead
             (b, p, jpeg)
@@ -243,13 +300,17 @@ def report(results: dict) -> None:
             print(f"  {name}: no JPEG point of ≤ {JPEG_TARGET_BPP} bpp within sirenkit's rates, nor JPEG at its files")
     if worst:
         print(f"  above JPEG on {sum(m > 0 for m in worst)} of {len(worst)} images")
-    encode = [e["encode_seconds"] for e in encoded]
-    decode = [e["decode_seconds"] for e in encoded]
-    print(
-        f"\nencode: {np.mean(encode):.1f} s per file on average ({results['seconds']:g} s of it training); "
-        f"decode on the CPU ({results['threads_per_job']} thread(s)): mean {np.mean(decode):.3f} s, "
-        f"max {np.max(decode):.3f} s per 768×512 image; all files in {results['wall_seconds']:.0f} s"
-    )
+    print()
+    for number, settings in enumerate(runs, 1):
+        files = [e for e in encoded if e["run"] == number - 1]
+        if files:
+            encode = [e["encode_seconds"] for e in files]
+            decode = [e["decode_seconds"] for e in files]
+            print(
+                f"{f'run {number}: ' if many else ''}encode: {np.mean(encode):.1f} s per file on average "
+                f"({settings['seconds']:g} s of it training); decode on the CPU ({settings['threads_per_job']} "
+                f"thread(s)): mean {np.mean(decode):.3f} s, max {np.max(decode):.3f} s per 768×512 image"
+            )
 
 
 def stage_report(encoded: list[dict], rates: list[float]) -> None:
@@ -345,7 +406,8 @@ def plot(results: dict, path: Path) -> None:
         )
         for r in rates
     ]
-    axes.plot(*zip(*ours), "C0-o", label=f"sirenkit ({results['seconds']:g} s per image, {results['device']})")
+    budgets = ", ".join(sorted({f"{run['seconds']:g} s on {run['device']}" for run in results["runs"]}))
+    axes.plot(*zip(*ours), "C0-o", label=f"sirenkit ({budgets} per image)")
     axes.set_xscale("log")
     axes.set_xlabel("bits per pixel (whole file)")
     axes.set_ylabel("PSNR (dB), RGB")
@@ -410,7 +472,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--jobs", type=int, default=1, help="files encoded at once, each in its own process")
     parser.add_argument("--results", type=Path, help="write every figure and file to this JSON")
-    parser.add_argument("--replot", type=Path, help="read a --results JSON instead of encoding")
+    parser.add_argument(
+        "--replot", type=Path, nargs="+", help="read --results JSONs (oldest first) instead of encoding"
+    )
     parser.add_argument("--plot", type=Path, help="write the RD plot here (PNG)")
     parser.add_argument("--crop", type=Path, help="write the 0.3 bpp crop beside JPEG here (PNG)")
     parser.add_argument("--time-decode", action="store_true", help="decode every file again here and time it")
@@ -421,11 +485,12 @@ def main() -> None:
     args.seconds = args.seconds or COMPRESS.seconds
     args.batch = args.batch or COMPRESS.batch
     if args.replot:
-        results = json.loads(args.replot.read_text())
+        results = combine([json.loads(path.read_text()) for path in args.replot])
     else:
-        results = run(args)
+        ran = run(args)
         if args.results:
-            args.results.write_text(json.dumps(results))
+            args.results.write_text(json.dumps(ran))
+        results = combine([ran])
     report(results)
     if args.time_decode:
         time_decoding(results)
