@@ -20,9 +20,10 @@ Printed: the machine; per rate, the mean bpp and PSNR of sirenkit, JPEG and WebP
 rate on each image (interpolated in log bpp, then averaged), COIN's curve at the mean bpp and the
 margin over it; per rate, the mean PSNR after each stage of the codec (float fit, rounding,
 fine-tuned rounding); per image, the least margin over JPEG at JPEG's own qualities of at most 0.3 bpp
-(sirenkit interpolated in log bpp at JPEG's rate), or, for an image with no such point within
-sirenkit's rates (a one-rate run), JPEG interpolated at sirenkit's own files; encode and decode
-times. The two targets: above
+(sirenkit interpolated in log bpp at JPEG's rate; a JPEG file past sirenkit's largest, yet of
+lower PSNR, is beaten by that smaller file, at that margin), and how many of those JPEG points
+sirenkit's files leave out; or, for an image with no such point within sirenkit's rates (a
+one-rate run), JPEG interpolated at sirenkit's own files; encode and decode times. The two targets: above
 COIN's curve at every rate; above JPEG at every JPEG point of at most 0.3 bpp on every image
 (within the range of rates sirenkit was run at). `--time-decode` decodes every file again on this
 machine's CPU and times it; `--coders` codes the files' bodies with brotli, zstd (the `bench`
@@ -263,24 +264,27 @@ def report(results: dict) -> None:
         )
     stage_report(encoded, rates)
     print(f"\nper image, sirenkit − JPEG at JPEG's qualities of ≤ {JPEG_TARGET_BPP} bpp (least margin, at what rate):")
-    worst = []
+    worst, everywhere = [], 0
     for name in images:
         ours = sorted((e["bpp"], e["psnr"]) for e in encoded if e["image"] == name)
-        margins = [
-            (at_rate(ours, b) - p, b)
-            for b, p in peers[name]["jpeg"]
-            if b <= JPEG_TARGET_BPP and at_rate(ours, b) is not None
-        ]
-        if margins:
+        target = [(b, p) for b, p in peers[name]["jpeg"] if b <= JPEG_TARGET_BPP]
+        inside = [(at_rate(ours, b) - p, b) for b, p in target if at_rate(ours, b) is not None]
+        if inside:
+            top_bpp, top_psnr = ours[-1]  # a JPEG file larger than it and of lower PSNR is beaten by it
+            beaten = [(top_psnr - p, b) for b, p in target if b > top_bpp and top_psnr > p]
+            margins = inside + beaten
             least = min(margins)
             worst.append(least[0])
             above_to = max((b for _, b in margins if all(m > 0 for m, c in margins if c <= b)), default=None)
             reach = f"above every JPEG point up to {above_to:.3f} bpp" if above_to else "below JPEG's lowest point"
-            lowest = min(b for _, b in margins)
+            left = len(target) - len(margins)
+            everywhere += least[0] > 0 and not left
+            beyond = f", {len(beaten)} past sirenkit's largest file and beaten by it" if beaten else ""
+            outside = f"; {left} JPEG point(s) outside sirenkit's files" if left else ""
             runs_text = f"; runs {_run_numbers([e for e in encoded if e['image'] == name])}" if many else ""
             print(
                 f"  {name}: least {least[0]:+.2f} dB at {least[1]:.3f} bpp ({len(margins)} JPEG points from "
-                f"{lowest:.3f} bpp); {reach}{runs_text}"
+                f"{min(b for _, b in margins):.3f} bpp{beyond}); {reach}{outside}{runs_text}"
             )
             continue
         jpeg_at_ours = [  # one rate, or too few: JPEG interpolated at sirenkit's own files instead
@@ -299,7 +303,10 @@ def report(results: dict) -> None:
         else:
             print(f"  {name}: no JPEG point of ≤ {JPEG_TARGET_BPP} bpp within sirenkit's rates, nor JPEG at its files")
     if worst:
-        print(f"  above JPEG on {sum(m > 0 for m in worst)} of {len(worst)} images")
+        print(
+            f"  above JPEG on {sum(m > 0 for m in worst)} of {len(worst)} images; at every JPEG point of "
+            f"≤ {JPEG_TARGET_BPP} bpp on {everywhere}"
+        )
     print()
     for number, settings in enumerate(runs, 1):
         files = [e for e in encoded if e["run"] == number - 1]
