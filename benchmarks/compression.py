@@ -23,9 +23,9 @@ fine-tuned rounding); per image, the least margin over JPEG at JPEG's own qualit
 (sirenkit interpolated in log bpp at JPEG's rate; a JPEG file past sirenkit's largest, yet of
 lower PSNR, is beaten by that smaller file, at that margin), and how many of those JPEG points
 sirenkit's files leave out; or, for an image with no such point within sirenkit's rates (a
-one-rate run), JPEG interpolated at sirenkit's own files; encode and decode times. The two targets: above
-COIN's curve at every rate; above JPEG at every JPEG point of at most 0.3 bpp on every image
-(within the range of rates sirenkit was run at). `--time-decode` decodes every file again on this
+one-rate run), JPEG interpolated at sirenkit's own files; encode and decode times. The two
+targets: above COIN's curve at every rate; above JPEG at every JPEG point of at most 0.3 bpp on
+every image (within the range of rates sirenkit was run at). `--time-decode` decodes every file again on this
 machine's CPU and times it; `--coders` codes the files' bodies with brotli, zstd (the `bench`
 extra), xz and zlib and prints each against the order-0 entropy.
 
@@ -236,8 +236,8 @@ def report(results: dict) -> None:
     encoded, peers, runs = results["encoded"], results["peers"], results["runs"]
     images = sorted(peers)
     rates = sorted({e["rate"] for e in encoded})
-    for number, settings in enumerate(runs, 1):
-        files = [e for e in encoded if e["run"] == number - 1]
+    files_of = [[e for e in encoded if e["run"] == index] for index in range(len(runs))]
+    for number, (settings, files) in enumerate(zip(runs, files_of), 1):
         print(f"run {number}: {settings['machine']}")
         print(
             f"  sirenkit: {settings['seconds']:g} s of training per file on {settings['device']}, batch "
@@ -268,7 +268,7 @@ def report(results: dict) -> None:
     for name in images:
         ours = sorted((e["bpp"], e["psnr"]) for e in encoded if e["image"] == name)
         target = [(b, p) for b, p in peers[name]["jpeg"] if b <= JPEG_TARGET_BPP]
-        inside = [(at_rate(ours, b) - p, b) for b, p in target if at_rate(ours, b) is not None]
+        inside = [(at - p, b) for b, p in target if (at := at_rate(ours, b)) is not None]
         if inside:
             top_bpp, top_psnr = ours[-1]  # a JPEG file larger than it and of lower PSNR is beaten by it
             beaten = [(top_psnr - p, b) for b, p in target if b > top_bpp and top_psnr > p]
@@ -308,8 +308,7 @@ def report(results: dict) -> None:
             f"≤ {JPEG_TARGET_BPP} bpp on {everywhere}"
         )
     print()
-    for number, settings in enumerate(runs, 1):
-        files = [e for e in encoded if e["run"] == number - 1]
+    for number, (settings, files) in enumerate(zip(runs, files_of), 1):
         if files:
             encode = [e["encode_seconds"] for e in files]
             decode = [e["decode_seconds"] for e in files]
