@@ -73,3 +73,22 @@ def test_an_input_inside_the_output_folder_is_refused_before_any_work(image_file
     code, err = run_cli(["derivatives", checkpoint, "--image", str(data_map), "--out", str(run)], capsys)
     assert code == 2 and f"is the input {data_map}" in err
     assert data_map.read_bytes() == before
+
+
+def test_a_folder_is_not_replaced_while_a_run_inside_it_is_in_progress(tmp_path):
+    import pytest
+
+    from sirenkit.errors import InputError
+    from sirenkit.run_folder import RunFolder
+
+    outer = tmp_path / "outer"
+    with RunFolder(outer / "inner") as inner:
+        (inner.work / "checkpoint.safetensors").write_text("in progress")
+        with (
+            pytest.raises(InputError, match="inner inside .* is in use by another sirenkit run"),
+            RunFolder(outer, overwrite=True),
+        ):
+            pass
+        assert (outer / "inner" / "checkpoint.safetensors").is_file()
+    with pytest.raises(InputError, match="lies inside the run folder"), RunFolder(outer / "inner" / "deeper"):
+        pass

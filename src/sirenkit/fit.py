@@ -426,7 +426,7 @@ def _fit(
                     if progress.rollbacks >= config.max_rollbacks:
                         if progress.phase == "adam" and config.lbfgs:
                             begin_lbfgs()
-                            _notice(
+                            notice(
                                 f"{what} at step {step} after {progress.rollbacks} rollback(s); "
                                 f"L-BFGS takes over from step {progress.step}"
                             )
@@ -438,7 +438,7 @@ def _fit(
                     progress.lr_scale /= 2
                     bar.reset(total=config.steps)
                     bar.update(progress.step)
-                    _notice(
+                    notice(
                         f"{what} at step {step}; rolled back to step {progress.step} "
                         f"with the learning rate halved ({progress.rollbacks} of {config.max_rollbacks} rollbacks)"
                     )
@@ -598,11 +598,17 @@ class _MetricsLog:
             self._rewrite()
             self._file = self._open()
 
-    def _open(self):
+    @contextlib.contextmanager
+    def _naming_the_file(self) -> Iterator[None]:
+        """Any OS failure inside the block raised as an OSError naming metrics.jsonl."""
         try:
-            return open(self.path, "a")  # noqa: SIM115 (held open for the run's life)
+            yield
         except OSError as error:
             raise OSError(error.errno, error.strerror, str(self.path)) from None
+
+    def _open(self):
+        with self._naming_the_file():
+            return open(self.path, "a")  # noqa: SIM115 (held open for the run's life)
 
     def _rewrite(self) -> None:
         text = "".join(strict_json(row) + "\n" for row in self.history)
@@ -611,24 +617,25 @@ class _MetricsLog:
     def append(self, row: dict[str, float]) -> None:
         self.history.append(row)
         if self._file is not None:
-            try:
+            with self._naming_the_file():
                 self._file.write(strict_json(row) + "\n")
                 self._file.flush()
-            except OSError as error:
-                raise OSError(error.errno, error.strerror, str(self.path)) from None
 
     def truncate(self, step: int) -> None:
         """Keep the rows of steps up to `step` only."""
         self.history[:] = [row for row in self.history if row["step"] <= step]
         if self._file is not None:
-            self._file.close()
+            self.close()
             self._rewrite()
             self._file = self._open()
 
     def close(self) -> None:
+        """Close the file; closing flushes what a failed write left in its buffer, which may fail
+        again, and that failure names the file too."""
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            with self._naming_the_file():
+                file.close()
 
 
 class _StopRequests:
@@ -655,7 +662,7 @@ class _StopRequests:
     def _handle(self, number: int, frame: Any) -> None:
         if not self.signal_number:
             self.signal_number = number
-            _notice(f"{signal.Signals(number).name}: stopping after this step and saving (again to stop at once)")
+            notice(f"{signal.Signals(number).name}: stopping after this step and saving (again to stop at once)")
             return
         previous = self._previous.get(number)
         if callable(previous):
@@ -745,7 +752,7 @@ def balanced_weights(
     return weights
 
 
-def _notice(message: str) -> None:
+def notice(message: str) -> None:
     """One line on stderr (between progress-bar updates)."""
     from tqdm import tqdm
 
@@ -791,7 +798,7 @@ def _restore(
         refined=state.extra.get("refined", {}),
         optimizer_state=state.optimizer,
     )
-    _notice(f"resuming {run_dir} at step {state.step} of {config.steps}")
+    notice(f"resuming {run_dir} at step {state.step} of {config.steps}")
     return progress
 
 
@@ -807,18 +814,33 @@ def _check_resume(
                 f"--resume: {path} is not the input {run_dir} was fitted to (its content differs); "
                 "resume with that input, or start anew with --overwrite"
             )
-    saved_fit = state.extra.get("fit", {})
-    now = _plain({"options": identity.get("options", {}), "fit": asdict(config)})
-    before = _plain({"options": saved_identity.get("options", {}), "fit": saved_fit})
+    check_same_settings(
+        run_dir,
+        {
+            "options": saved_identity.get("options", {}),
+            "fit": state.extra.get("fit", {}),
+            "field": state.representation.config.to_dict(),
+        },
+        {"options": identity.get("options", {}), "fit": asdict(config), "field": representation.config.to_dict()},
+    )
+
+
+def check_same_settings(run_dir: Path, before: dict[str, dict[str, Any]], now: dict[str, dict[str, Any]]) -> None:
+    """Refuse (InputError) a resume of `run_dir` whose settings differ from those it was made with,
+    naming each change (`--lr 0.001 -> 0.5`); announce the changes `RESUMABLE_SETTINGS` allows.
+
+    `before` and `now` map "options" (the command's options), "fit" (`FitConfig` fields) and
+    "field" (`FieldConfig` fields) to {name: value}; a name missing on either side is not compared.
+    """
+    before, now = _plain(before), _plain(now)
     changed, allowed = [], []
-    for group in ("options", "fit"):
-        for key in sorted(set(now[group]) & set(before[group])):
-            if now[group][key] != before[group][key]:
-                entry = f"{_setting_name(key)} {before[group][key]} -> {now[group][key]}"
-                (allowed if key in RESUMABLE_SETTINGS else changed).append(entry)
-    if state.representation.config != representation.config:
-        ours, theirs = representation.config.to_dict(), state.representation.config.to_dict()
-        changed += [f"field {key} {theirs.get(key)} -> {ours.get(key)}" for key in ours if ours[key] != theirs.get(key)]
+    for group in ("options", "fit", "field"):
+        ours, theirs = now.get(group, {}), before.get(group, {})
+        for key in sorted(set(ours) & set(theirs)):
+            if ours[key] != theirs[key]:
+                name = f"field {key}" if group == "field" else _setting_name(key)
+                entry = f"{name} {theirs[key]} -> {ours[key]}"
+                (allowed if group != "field" and key in RESUMABLE_SETTINGS else changed).append(entry)
     changed = list(dict.fromkeys(changed))
     if changed:
         raise InputError(
@@ -826,12 +848,15 @@ def _check_resume(
             "resume with the same settings, or start anew with --overwrite"
         )
     for entry in dict.fromkeys(allowed):
-        _notice(f"resume changes {entry}")
+        notice(f"resume changes {entry}")
 
 
 def _setting_name(key: str) -> str:
-    """How a message names a setting: its option (`--lr`), or the field's name for a FitConfig field
-    the command line does not offer as an option (metadata "option": False)."""
+    """How a message names a setting: its option (`--lr`); the field's name for a FitConfig field
+    the command line does not offer as an option (metadata "option": False); "the problem" for the
+    one setting a command takes as a word rather than an option (`sirenkit solve PROBLEM`)."""
+    if key == "problem":
+        return "the problem"
     hidden = {f.name for f in fields(FitConfig) if f.metadata.get("option") is False}
     return f"the {key} setting" if key in hidden else "--" + key.replace("_", "-")
 
@@ -853,7 +878,7 @@ def _read_metrics(path: Path) -> list[dict[str, float]]:
         except json.JSONDecodeError:
             if number < len(lines):
                 raise InputError(f"{path}: line {number} is not JSON; the log is damaged") from None
-            _notice(f"dropped the torn last line of {path} (a run killed while writing it)")
+            notice(f"dropped the torn last line of {path} (a run killed while writing it)")
     return rows
 
 

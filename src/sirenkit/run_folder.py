@@ -6,7 +6,10 @@ Rules (issue "nothing a user made is ever lost"):
   `.sirenkit.owner` names the process that holds it, for the message a second process gets;
 - no surprise replacement: a new run refuses a folder that holds any file; `overwrite` runs in
   `.replacing/` inside it and `commit` moves the new files into place only when the new run has
-  its model (its product), so an aborted or failed replacement leaves the previous run as it was;
+  its product (`RunLayout`: a fit's model, a collection's packed export, written once every
+  member is finished), so an aborted or failed replacement leaves the previous run as it was;
+- the lock covers every folder inside the run folder: an --out inside another run's folder is
+  refused, and so is replacing a folder inside which another run is in progress;
 - inputs are never outputs: an input file inside the folder is refused before any work.
 """
 
@@ -18,6 +21,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -33,11 +37,38 @@ METRICS_NAME = "metrics.jsonl"
 BOOKKEEPING = (LOCK_NAME, OWNER_NAME, REPLACING_NAME)
 
 
+@dataclass(frozen=True)
+class RunLayout:
+    """The files that matter to a kind of run.
+
+    `product` is the file whose writing means the run is finished and worth more than any run it
+    replaces (a fit's model; a collection's packed index, written after every member); `resumes_from`
+    the file a resume continues; `progress` glob patterns (relative to the folder) of the files that
+    hold work worth keeping before the product exists (checkpoints, finished members), which `saved`
+    names in messages. A run that stops with none of them leaves nothing behind.
+    """
+
+    product: str = MODEL_NAME
+    resumes_from: str = CHECKPOINT_NAME
+    progress: tuple[str, ...] = (CHECKPOINT_NAME,)
+    saved: str = "its checkpoint"
+
+
+FIT_LAYOUT = RunLayout()
+"""The layout of one signal's fit."""
+
+
 def run_files(folder: Path) -> list[str]:
     """Names of what a folder holds besides the run folder's own bookkeeping, sorted."""
     if not folder.is_dir():
         return []
     return sorted(entry.name for entry in folder.iterdir() if entry.name not in BOOKKEEPING)
+
+
+def real_path(path: Path) -> Path:
+    """`path` with every symbolic link followed, made absolute; a link that loops or leads nowhere
+    stays as far as it resolves (never an error, as `Path.resolve` raises on a loop)."""
+    return Path(os.path.realpath(path))
 
 
 def _file_stamp(path: Path) -> tuple[int, int] | None:
@@ -50,11 +81,8 @@ def _file_stamp(path: Path) -> tuple[int, int] | None:
 
 
 class RunFolder:
-    """The output folder of one fit, locked for the life of a `with` block.
-
-    `product` is the file whose writing means the run holds something to keep, and
-    `resumes_from` the file a resume continues: the model and the checkpoint of a fit, the
-    manifest (both) of a collection (`recipes.collection`).
+    """The output folder of one fit, locked for the life of a `with` block; `layout` says which of
+    its files are the run's product, its resume point and its progress (`RunLayout`).
 
     `work` is where the fit writes: the folder itself, or `.replacing/` inside it for a run that
     replaces an existing one (`overwrite=True`) until `commit`. `resume=True` continues the
@@ -69,11 +97,10 @@ class RunFolder:
         resume: bool = False,
         overwrite: bool = False,
         inputs: Sequence[str | Path] = (),
-        product: str = MODEL_NAME,
-        resumes_from: str = CHECKPOINT_NAME,
+        layout: RunLayout = FIT_LAYOUT,
     ) -> None:
         self.path = Path(path)
-        self.product, self.resumes_from = product, resumes_from
+        self.layout = layout
         self.resume = resume
         self.overwrite = overwrite
         self.inputs = [Path(p) for p in inputs]
@@ -90,6 +117,7 @@ class RunFolder:
 
     def __enter__(self) -> RunFolder:
         self._refuse_inputs_inside()
+        self._refuse_inside_another_run()
         self._created = not self.path.exists()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -98,7 +126,7 @@ class RunFolder:
         self._acquire()
         try:
             self.work = self._choose_work()
-            self._product_before = _file_stamp(self.work / self.product)
+            self._product_before = _file_stamp(self.work / self.layout.product)
         except BaseException:
             self._release()
             raise
@@ -107,7 +135,7 @@ class RunFolder:
     def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
         discarded = False
         try:
-            if exc_type is not None and self._fresh and not self._saved_anything():
+            if exc_type is not None and self._fresh and not self.saved_anything():
                 self._discard()
                 discarded = True
         finally:
@@ -117,11 +145,14 @@ class RunFolder:
             with contextlib.suppress(OSError):
                 self.path.rmdir()
 
-    def _saved_anything(self) -> bool:
-        return (self.work / self.resumes_from).is_file() or self.product_written()
+    def saved_anything(self) -> bool:
+        """Whether the run holds work worth keeping: its product, or a file of its `progress`."""
+        return self.product_written() or any(
+            next(self.work.glob(pattern), None) is not None for pattern in self.layout.progress
+        )
 
     def _discard(self) -> None:
-        """Remove what a new run that failed before its first checkpoint or model wrote (nothing of a user's)."""
+        """Remove what a new run that failed before it saved any work wrote (nothing of a user's)."""
         if self.replacing:
             shutil.rmtree(self.work, ignore_errors=True)
             self.work = self.path
@@ -135,7 +166,7 @@ class RunFolder:
 
     def product_written(self) -> bool:
         """Whether this run has written its product (the file is new since the folder was opened)."""
-        stamp = _file_stamp(self.work / self.product)
+        stamp = _file_stamp(self.work / self.layout.product)
         return stamp is not None and stamp != self._product_before
 
     def commit(self) -> None:
@@ -157,12 +188,39 @@ class RunFolder:
         self.work = self.path
 
     def _refuse_inputs_inside(self) -> None:
-        folder = self.path.resolve()
+        folder = real_path(self.path)
         for path in self.inputs:
-            if folder in path.resolve().parents:
+            if folder in real_path(path).parents:
                 raise InputError(
                     f"{path} lies inside the output folder {self.path}, which a run writes to; choose another --out"
                 )
+
+    def _refuse_inside_another_run(self) -> None:
+        """An --out inside another run's folder would write among that run's files (a collection's
+        member, a tile group): refused, whether that run is in progress or finished."""
+        for parent in real_path(self.path).parents:
+            if (parent / LOCK_NAME).is_file():
+                raise InputError(
+                    f"{self.path} lies inside the run folder {parent}, whose files belong to that run; "
+                    "choose an --out outside it"
+                )
+
+    def _refuse_replacing_a_run_in_progress(self) -> None:
+        """Replacing this folder moves everything in it: refused while a run inside it holds its lock."""
+        for lock_path in self.path.rglob(LOCK_NAME):
+            if lock_path.parent == self.path:
+                continue
+            lock = FileLock(lock_path, timeout=0)
+            try:
+                lock.acquire()
+            except Timeout:
+                raise InputError(
+                    f"{lock_path.parent} inside {self.path} is in use by another sirenkit run; "
+                    "wait for it to end before replacing the folder"
+                ) from None
+            except OSError:
+                continue
+            lock.release()
 
     def _acquire(self) -> None:
         lock = FileLock(self.path / LOCK_NAME, timeout=0)
@@ -197,12 +255,13 @@ class RunFolder:
 
     def _choose_work(self) -> Path:
         replacing = self.path / REPLACING_NAME
+        resumes_from = self.layout.resumes_from
         if self.resume:
-            if self.overwrite and (replacing / self.resumes_from).is_file():
+            if self.overwrite and (replacing / resumes_from).is_file():
                 return replacing
-            if (self.path / self.resumes_from).is_file():
+            if (self.path / resumes_from).is_file():
                 return self.path
-            what = "checkpoint" if self.resumes_from == CHECKPOINT_NAME else self.resumes_from
+            what = "checkpoint" if resumes_from == CHECKPOINT_NAME else resumes_from
             raise InputError(f"{self.path} holds no {what} to resume; start the run without --resume")
         existing = run_files(self.path)
         if existing and not self.overwrite:
@@ -211,6 +270,8 @@ class RunFolder:
                 f"{self.path} already holds files ({shown}); continue its run with --resume, "
                 "replace it with --overwrite, or choose another --out"
             )
+        if existing:
+            self._refuse_replacing_a_run_in_progress()
         shutil.rmtree(replacing, ignore_errors=True)
         self._fresh = True
         if not existing:

@@ -12,7 +12,7 @@ import soundfile
 import torch
 
 from conftest import run_cli, save_png
-from run_helpers import start_cli, wait_for
+from run_helpers import LONG, start_cli, wait_for
 from signal_helpers import FPS, RATE, analytic_volume, chirp, moving_bars, sphere_points
 from sirenkit.outputs.video import write_mp4
 from sirenkit.recipes.collection import MANIFEST_NAME, Manifest
@@ -137,7 +137,7 @@ def test_a_collection_killed_mid_group_resumes_to_the_weights_of_an_uninterrupte
 
     def second_group_started() -> bool:
         manifest = run / MANIFEST_NAME
-        if not manifest.is_file() or len(Manifest.read(manifest).rows) < 2:
+        if not manifest.is_file() or len(_done_rows(run)) < 2:
             return False
         checkpoints = list((run / "groups").glob("*/checkpoint.safetensors"))
         return any(
@@ -147,8 +147,7 @@ def test_a_collection_killed_mid_group_resumes_to_the_weights_of_an_uninterrupte
     wait_for(second_group_started, child)
     child.send_signal(signal.SIGKILL)
     child.communicate(timeout=60)
-    done_before = Manifest.read(run / MANIFEST_NAME).rows
-    assert len(done_before) == 2
+    assert len(_done_rows(run)) == 2 and len(Manifest.read(run / MANIFEST_NAME).rows) == 4  # two still pending
     stamps = {name: (run / "signals" / name / "model.safetensors").stat().st_mtime_ns for name in ("s0", "s1")}
     code, err = run_cli(["fit", "image", str(folder), "--out", str(run), *args, "--resume"], capsys)
     assert code == 0, err
@@ -163,5 +162,158 @@ def test_a_collection_killed_mid_group_resumes_to_the_weights_of_an_uninterrupte
     assert len(rows) == 4 and all(row.status == "done" for row in rows.values())
 
 
+def _done_rows(run: Path) -> list:
+    return [row for row in Manifest.read(run / MANIFEST_NAME).rows.values() if row.status == "done"]
+
+
 def _done_groups(run: Path) -> set[str]:
-    return {row.group for row in Manifest.read(run / MANIFEST_NAME).rows.values() if row.group}
+    return {row.group for row in _done_rows(run)}
+
+
+# Issue "nothing lost, nothing let in, second round": a collection holds its finished work.
+def _run_files(run: Path) -> dict[str, bytes]:
+    """Every file a run folder holds but its bookkeeping, by path relative to it."""
+    return {
+        str(path.relative_to(run)): path.read_bytes()
+        for path in sorted(run.rglob("*"))
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(run).parts)
+    }
+
+
+def _folder(tmp_path: Path, count: int = 2) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(count):
+        _image(folder / f"s{k}", k)
+    return folder
+
+
+def test_a_failed_overwrite_leaves_the_previous_collection_and_a_failed_first_run_leaves_nothing(tmp_path, capsys):
+    folder, run = _folder(tmp_path), tmp_path / "run"
+    assert run_cli(["fit", "image", str(folder), "--out", str(run), *TINY], capsys)[0] == 0
+    before = _run_files(run)
+    assert "packed.safetensors" in before and "signals/s0/model.safetensors" in before
+    typo = ["--ray-address", "127.0.0.1"]  # no port: Ray cannot join it
+    code, err = run_cli(["fit", "image", str(folder), "--out", str(run), *TINY, "--overwrite", *typo], capsys)
+    assert code == 2 and "training had ended" not in err and len(err.strip().splitlines()) == 1
+    assert _run_files(run) == before and not (run / ".replacing").exists()
+    fresh = tmp_path / "fresh"
+    code, err = run_cli(["fit", "image", str(folder), "--out", str(fresh), *TINY, *typo], capsys)
+    assert code == 2 and "training had ended" not in err and not fresh.exists()
+
+
+def test_an_interrupted_overwrite_keeps_the_previous_collection_until_the_new_one_is_finished(tmp_path, capsys):
+    folder, run = _folder(tmp_path, 3), tmp_path / "run"
+    quick = ["--width", "16", "--depth", "1", "--quiet", "--group-size", "1"]
+    assert run_cli(["fit", "image", str(folder), "--out", str(run), "--steps", "3", *quick], capsys)[0] == 0
+    before = _run_files(run)
+    replacing = run / ".replacing"
+    every = ["--checkpoint-every", "5"]
+    child = start_cli(
+        ["fit", "image", str(folder), "--out", str(run), "--steps", str(LONG), *quick, *every, "--overwrite"]
+    )
+    wait_for(lambda: next(replacing.glob("groups/*/checkpoint.safetensors"), None) is not None, child)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err
+    assert "untouched" in err and "--resume --overwrite" in err and "training had ended" not in err
+    assert _run_files(run) == before
+    step = load_train_state(next(replacing.glob("groups/*/checkpoint.safetensors"))).step
+    again = ["fit", "image", str(folder), "--out", str(run), "--steps", str(step + 3), *quick, *every]
+    code, err = run_cli([*again, "--overwrite", "--resume"], capsys)
+    assert code == 0, err
+    assert json.loads((run / "signals" / "s2" / "summary.json").read_text())["steps"] == step + 3
+    assert not replacing.exists() and len(_done_rows(run)) == 3
+
+
+def test_member_names_are_kept_for_good_and_never_leave_the_run_folder(tmp_path, capsys):
+    folder, run = tmp_path / "c2", tmp_path / "run"
+    folder.mkdir()
+    _image(folder / "x", 0)
+    assert run_cli(["fit", "image", str(folder), "--out", str(run), *TINY], capsys)[0] == 0
+    model = (run / "signals" / "x" / "model.safetensors").read_bytes()
+    save_png(folder / "x.bmp", np.eye(12))  # sorts before x.png: once it would have taken the name x
+    assert run_cli(["fit", "image", str(folder), "--out", str(run), *TINY, "--resume"], capsys)[0] == 0
+    rows = Manifest.read(run / MANIFEST_NAME).rows
+    assert rows[str(folder / "x.png")].name == "x" and rows[str(folder / "x.bmp")].name == "x-2"
+    assert (run / "signals" / "x" / "model.safetensors").read_bytes() == model
+    packed = load_representation(run / "packed.safetensors").field
+    index = json.loads((run / "packed.json").read_text())
+    for row in index["rows"]:
+        alone = load_representation(run / "signals" / row["name"] / "model.safetensors").field.state_dict()
+        assert torch.equal(packed.field(row["row"]).state_dict()["head.weight"], alone["head.weight"])
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "...png").write_bytes((folder / "x.bmp").with_suffix(".png").read_bytes())
+    listing = tmp_path / "odd.txt"
+    listing.write_text("odd/...png\n")
+    code, err = run_cli(["fit", "image", str(listing), "--out", str(tmp_path / "run2"), *TINY], capsys)
+    assert code == 0, err
+    assert (tmp_path / "run2" / "signals" / "signal" / "model.safetensors").is_file()
+    assert not (tmp_path / "run2" / "model.safetensors").exists()
+
+
+def test_a_resume_checks_the_collection_and_its_settings(tmp_path, capsys):
+    folder, run = _folder(tmp_path), tmp_path / "run"
+    assert run_cli(["fit", "image", str(folder), "--out", str(run), *TINY], capsys)[0] == 0
+    before = _run_files(run)
+    changed = ["fit", "image", str(folder), "--out", str(run), *TINY, "--resume", "--width", "32", "--lr", "0.5"]
+    code, err = run_cli(changed, capsys)
+    assert code == 2 and "--width 16 -> 32" in err and "--lr" in err and len(err.strip().splitlines()) == 1
+    other = tmp_path / "other"
+    other.mkdir()
+    _image(other / "o", 3)
+    code, err = run_cli(["fit", "image", str(other), "--out", str(run), *TINY, "--resume"], capsys)
+    assert code == 2 and f"not {other.absolute()}" in err
+    assert _run_files(run) == before
+    code, err = run_cli(
+        ["fit", "image", str(folder), "--out", str(run), *TINY[:-1], "--steps", "5", "--resume"], capsys
+    )
+    assert code == 0 and "resume changes --steps 3 -> 5" in err
+
+
+def test_a_done_member_whose_file_is_gone_for_a_moment_stays_done_and_exported(tmp_path, capsys):
+    folder, run = _folder(tmp_path), tmp_path / "run"
+    assert run_cli(["fit", "image", str(folder), "--out", str(run), *TINY], capsys)[0] == 0
+    (folder / "s1.png").rename(tmp_path / "aside.png")
+    (folder / "s1.png").symlink_to(tmp_path / "nowhere.png")  # a dangling link where the file was
+    code, err = run_cli(["fit", "image", str(folder), "--out", str(run), *TINY, "--resume"], capsys)
+    assert code == 0, err
+    assert "earlier fit" in err and "signals/s1" in err
+    assert [row.status for row in Manifest.read(run / MANIFEST_NAME).rows.values()] == ["done", "done"]
+    assert load_representation(run / "packed.safetensors").field.count == 2
+
+
+def test_a_dangling_link_in_a_folder_is_an_error_row(tmp_path, capsys):
+    folder, run = _folder(tmp_path), tmp_path / "run"
+    (folder / "loop.png").symlink_to(folder / "loop.png")
+    (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    code, _ = run_cli(["fit", "image", str(folder), "--out", str(run), *TINY], capsys)
+    assert code == 0
+    rows = Manifest.read(run / MANIFEST_NAME).rows
+    assert rows[str(folder / "loop.png")].status == rows[str(folder / "gone.png")].status == "error"
+    assert sum(row.status == "done" for row in rows.values()) == 2
+
+
+def test_inputs_and_the_folders_inside_a_run_are_protected(tmp_path, capsys):
+    folder, run = _folder(tmp_path), tmp_path / "r"
+    run.mkdir()
+    listing = run / "files.txt"
+    listing.write_text(f"{folder / 's0.png'}\n")
+    code, err = run_cli(["fit", "image", str(listing), "--out", str(run), *TINY, "--overwrite"], capsys)
+    assert code == 2 and "lies inside the output folder" in err and listing.is_file()
+    listing.rename(tmp_path / "files.txt")
+    assert (
+        run_cli(["fit", "image", str(tmp_path / "files.txt"), "--out", str(run), *TINY, "--overwrite"], capsys)[0] == 0
+    )
+    member = run / "signals" / "s0"
+    before = (member / "model.safetensors").read_bytes()
+    code, err = run_cli(["fit", "image", str(folder / "s1.png"), "--out", str(member), *TINY, "--overwrite"], capsys)
+    assert code == 2 and f"lies inside the run folder {run.resolve()}" in err
+    assert (member / "model.safetensors").read_bytes() == before
+    pattern = str(tmp_path / "**" / "*.png")
+    code, err = run_cli(["fit", "image", pattern, "--out", str(tmp_path / "in" / "run"), *TINY], capsys)
+    assert code == 2 and "reaches into the output folder" in err and not (tmp_path / "in" / "run").exists()
+    flat = str(folder / "*.png")  # files in `in/` only: a run in in/run is never among them
+    assert run_cli(["fit", "image", flat, "--out", str(folder / "run"), *TINY], capsys)[0] == 0
+    assert run_cli(["fit", "image", flat, "--out", str(folder / "run"), *TINY, "--resume"], capsys)[0] == 0

@@ -76,3 +76,55 @@ def test_a_write_error_after_training_keeps_the_model_and_names_the_file(image_f
     assert "File too large" in err and str(run / "curve.png") in err and "model.safetensors is saved" in err
     assert load_representation(run / "model.safetensors").signal["kind"] == "image"
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def _stopping_recipe(writes: list[str], stop: BaseException):
+    """A recipe that writes the files `writes` (relative to its run folder), then raises `stop`."""
+
+    def recipe(settings):
+        for name in writes:
+            (settings["run_dir"] / name).parent.mkdir(parents=True, exist_ok=True)
+            (settings["run_dir"] / name).write_text("work")
+        raise stop
+
+    return recipe
+
+
+def _args(out, overwrite=False) -> argparse.Namespace:
+    return argparse.Namespace(out=out, device="cpu", quiet=True, resume=False, overwrite=overwrite)
+
+
+@pytest.mark.parametrize(
+    "layout_name,writes,kept",
+    [
+        ("COLLECTION_LAYOUT", ["manifest.jsonl", "collection.json", "signals/a/model.safetensors"], "signals fitted"),
+        ("TILES_LAYOUT", ["tiles/0000/checkpoint.safetensors"], "groups of tiles"),
+    ],
+)
+def test_a_stop_before_the_product_says_what_is_kept_and_never_replaces_the_previous_run(
+    layout_name, writes, kept, tmp_path
+):
+    from sirenkit.cli.common import RunStopped, run_fit
+    from sirenkit.errors import InputError
+    from sirenkit.recipes import collection, tiles
+
+    layout = getattr(collection, layout_name, None) or getattr(tiles, layout_name)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "earlier.txt").write_text("the previous run")
+    for stop in (KeyboardInterrupt(), OSError(28, "No space left on device", str(out / "x"))):
+        expected = RunStopped if isinstance(stop, KeyboardInterrupt) else InputError
+        with pytest.raises(expected) as raised:
+            run_fit(_args(out, overwrite=True), {}, _stopping_recipe(writes, stop), layout=layout)
+        message = str(raised.value)
+        assert kept in message and "untouched" in message and "training had ended" not in message
+        assert "after training" not in message and (out / "earlier.txt").read_text() == "the previous run"
+    fresh = tmp_path / "fresh"
+    with pytest.raises(KeyboardInterrupt):  # nothing worth keeping: the folder goes, and main says so
+        run_fit(
+            _args(fresh),
+            {},
+            _stopping_recipe(["manifest.jsonl", "collection.json"], KeyboardInterrupt()),
+            layout=layout,
+        )
+    assert not fresh.exists()

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import random
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from conftest import save_png
+from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig
 from sirenkit.fit import FitConfig
 from sirenkit.recipes.collection import MANIFEST_NAME, Manifest, fit_collection
 from sirenkit.recipes.image import ImageKind, fit_image
 from sirenkit.signals import load_image
-from sirenkit.store import load_representation
+from sirenkit.store import file_digest, load_representation
 
 FIELD = FieldConfig(width=16, depth=1)
 FIT = FitConfig(steps=25, lr=1e-3, schedule="cosine", checkpoint_every=0, precision="fp32")
@@ -29,11 +33,11 @@ def crops(folder: Path, camera, sizes) -> list[Path]:
     ]
 
 
-def collect(sources, run: Path, *, batch=None, group_size=256, resume=False, fit_config=FIT):
+def collect(sources, run: Path, *, batch=None, group_size=256, resume=False, fit_config=FIT, load=load_image):
     return fit_collection(
         sources,
         ImageKind,
-        load_image,
+        load,
         FIELD,
         fit_config,
         run_dir=run,
@@ -125,10 +129,92 @@ def test_a_resume_skips_finished_members_and_refits_changed_or_failed_ones(camer
 
 
 def test_bad_settings_are_refused_before_any_work(tmp_path):
-    from sirenkit.errors import InputError
-
     with pytest.raises(InputError, match="group-size"):
         collect([tmp_path / "x.png"], tmp_path / "run", group_size=0)
     with pytest.raises(InputError, match="batch"):
         collect([tmp_path / "x.png"], tmp_path / "run", batch=0)
     assert not (tmp_path / "run").exists()
+
+
+def loads_at_fit_time(change):
+    """A loader that calls change(path) on its second read of a file: the group's, after the scan."""
+    reads: dict[Path, int] = {}
+
+    def load(path: Path):
+        reads[path] = reads.get(path, 0) + 1
+        if reads[path] == 2:
+            change(path)
+        return load_image(path)
+
+    return load
+
+
+def test_a_file_gone_or_changed_at_fit_time_is_an_error_row_and_its_group_goes_on(camera, tmp_path):
+    sources = crops(tmp_path / "in", camera, [(16, 16)] * 3)
+    collect(
+        sources, tmp_path / "run", load=loads_at_fit_time(lambda path: path.unlink() if path == sources[1] else None)
+    )
+    rows = Manifest.read(tmp_path / "run" / MANIFEST_NAME).rows
+    assert [rows[str(p)].status for p in sources] == ["done", "error", "done"]
+    assert "c1.png" in rows[str(sources[1])].error
+    assert load_representation(tmp_path / "run" / "packed.safetensors").field.count == 2
+
+    def replace_with_another(path: Path) -> None:
+        if path == sources[0]:
+            save_png(path, 1 - camera.pixels[:16, :16])
+
+    run = tmp_path / "run2"
+    collect(sources[:1] + sources[2:], run, load=loads_at_fit_time(replace_with_another))
+    rows = Manifest.read(run / MANIFEST_NAME).rows
+    assert rows[str(sources[0])].status == "error" and "changed while" in rows[str(sources[0])].error
+    collect(sources[:1] + sources[2:], run, resume=True)  # the next resume fits the bytes as they are now
+    row = Manifest.read(run / MANIFEST_NAME).rows[str(sources[0])]
+    assert row.status == "done" and row.sha256 == file_digest(sources[0])
+
+
+def test_the_packed_export_is_rewritten_whole(camera, tmp_path):
+    gray = crops(tmp_path / "in", camera, [(16, 16)] * 2)
+    rgb = save_png(tmp_path / "in" / "rgb.png", np.repeat(camera.pixels[:16, :16], 3, axis=2) * [1, 0.5, 0.2])
+    run = tmp_path / "run"
+    collect([*gray, rgb], run)
+    assert (run / "packed-2.safetensors").is_file() and (run / "packed-2.json").is_file()
+    save_png(rgb, camera.pixels[16:32, :16])  # now gray too: one architecture
+    collect([*gray, rgb], run, resume=True)
+    assert not (run / "packed-2.safetensors").exists() and not (run / "packed-2.json").exists()
+    assert load_representation(run / "packed.safetensors").field.count == 3
+
+
+def test_a_resume_of_other_settings_is_refused(camera, tmp_path):
+    sources = crops(tmp_path / "in", camera, [(16, 16)])
+    collect(sources, tmp_path / "run")
+    with pytest.raises(InputError, match="--lr 0.001 -> 0.5"):
+        collect(sources, tmp_path / "run", resume=True, fit_config=replace(FIT, lr=0.5))
+
+
+def test_a_damaged_manifest_is_one_input_error_whatever_its_bytes(camera, tmp_path):
+    sources = crops(tmp_path / "in", camera, [(16, 16)] * 2)
+    collect(sources, tmp_path / "run")
+    valid = (tmp_path / "run" / MANIFEST_NAME).read_bytes()
+    damaged = tmp_path / "damaged.jsonl"
+    generator = random.Random(32)
+    mutations = [
+        lambda b: b,
+        lambda b: b.replace(b"\n", b"\n\n"),
+        lambda b: b[: generator.randrange(len(b))],
+        lambda b: bytes(x ^ (1 << generator.randrange(8)) if generator.random() < 0.02 else x for x in b),
+        lambda b: b.replace(b'"c0"', generator.choice([b'"../x"', b'".."', b"7", b"null", b'""'])),
+        lambda b: b.replace(b'"done"', generator.choice([b'"lost"', b"1", b"[]"])),
+        lambda b: b.replace(b"{", b"[" * 100_000 + b"{", 1),
+        lambda b: b.replace(b'"steps": 25', generator.choice([b'"steps": 1e999', b'"steps": true', b'"steps": "25"'])),
+        lambda b: b.replace(b'"name": "c1"', b'"name": "C0"'),
+        lambda b: b"\n" * 3 + b" " * (1 << 17),
+    ]
+    outcomes = set()
+    for _ in range(300):
+        damaged.write_bytes(generator.choice(mutations)(valid))
+        try:
+            Manifest.read(damaged)
+            outcomes.add("read")
+        except InputError:
+            outcomes.add("refused")
+    assert outcomes == {"read", "refused"}

@@ -14,7 +14,7 @@ import torch
 
 from sirenkit.errors import InputError, describe_os_error
 from sirenkit.fit import FitConfig, FitInterrupted, TrainingDiverged
-from sirenkit.run_folder import CHECKPOINT_NAME, MODEL_NAME, RunFolder
+from sirenkit.run_folder import FIT_LAYOUT, RunFolder, RunLayout, real_path
 from sirenkit.store import file_digest
 
 Outcome = TypeVar("Outcome")
@@ -69,7 +69,7 @@ def prepare_outputs(outputs: list[Path], inputs: list[Path | str | None]) -> Non
 def _same_file(a: Path, b: Path) -> bool:
     if a.exists() and b.exists():
         return a.samefile(b)
-    return a.resolve() == b.resolve()
+    return real_path(a) == real_path(b)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -148,25 +148,24 @@ def run_fit(
     recipe: Callable[[dict[str, Any]], Outcome],
     *,
     reads: Sequence[Path] = (),
-    product: str = MODEL_NAME,
-    resumes_from: str = CHECKPOINT_NAME,
+    layout: RunLayout = FIT_LAYOUT,
+    identity: dict[str, Any] | None = None,
 ) -> Outcome:
-    """Run a fit recipe in `args.out` held as a `RunFolder`: `recipe(settings)` gets the keyword
-    arguments every recipe takes (device, run_dir, resume, quiet, identity).
+    """Run a fit recipe in `args.out` held as a `RunFolder` of `layout`: `recipe(settings)` gets the
+    keyword arguments every recipe takes (device, run_dir, resume, quiet, identity).
 
-    `inputs` are the files whose content the run's identity records, `reads` further files it
-    reads (neither may lie in the folder); `product` and `resumes_from` are as in `RunFolder`.
+    `inputs` are the files whose content the run's identity records (`run_identity`, unless
+    `identity` is given), `reads` further files it reads (neither may lie in the folder).
 
-    What the user is told when it does not end well, always naming only what exists: an
-    interrupt says where its checkpoint and model are; a failure after training says the model
-    is saved (a replacement that got that far takes the previous run's place first).
+    What the user is told when it does not end well, always naming only what exists: an interrupt
+    or a failure says what it kept and where (a replacement takes the previous run's place only
+    once it has its product; before that the previous run is untouched); a run that kept nothing
+    says so through the error itself, and its folder is left as it was.
     """
     resume, overwrite = getattr(args, "resume", False), getattr(args, "overwrite", False)
     paths = [path for path in inputs.values() if path is not None] + list(reads)
-    identity = run_identity(args, inputs)
-    with RunFolder(
-        args.out, resume=resume, overwrite=overwrite, inputs=paths, product=product, resumes_from=resumes_from
-    ) as folder:
+    identity = run_identity(args, inputs) if identity is None else identity
+    with RunFolder(args.out, resume=resume, overwrite=overwrite, inputs=paths, layout=layout) as folder:
         settings = {
             "device": resolve_device(args.device),
             "run_dir": folder.work,
@@ -177,29 +176,48 @@ def run_fit(
         try:
             outcome = recipe(settings)
         except FitInterrupted as stop:
-            raise RunStopped(stop.exit_code, _interrupted_message(stop, folder)) from None
+            where = f"interrupted at step {stop.step} of {stop.steps}"
+            if not folder.saved_anything():
+                raise RunStopped(stop.exit_code, f"{where}; nothing was written") from None
+            raise RunStopped(stop.exit_code, f"{where}; {_unfinished(folder, args.out)}") from None
         except TrainingDiverged as error:
             untouched = f"; the previous run in {folder.path} is untouched" if folder.replacing else ""
             raise InputError(f"{error}{untouched}") from None
         except KeyboardInterrupt as stop:
-            if not folder.product_written():
+            if not folder.saved_anything():
                 raise
-            folder.commit()
-            raise RunStopped(
-                getattr(stop, "exit_code", 130),
-                f"interrupted after training; {args.out / product} is saved",
-            ) from None
+            raise RunStopped(getattr(stop, "exit_code", 130), f"interrupted; {_keep(folder, args.out)}") from None
         except Exception as error:
-            if not folder.product_written():
+            if not folder.saved_anything():
                 raise
-            folder.commit()
             if isinstance(error, OSError):
                 reason = describe_os_error(error)
             else:
                 reason = str(error) if isinstance(error, InputError) else f"{type(error).__name__}: {error}"
-            raise InputError(f"{_oneline(reason)}; training had ended and {args.out / product} is saved") from None
+            raise InputError(f"{_oneline(reason)}; {_keep(folder, args.out)}") from None
         folder.commit()
     return outcome
+
+
+def _keep(folder: RunFolder, out: Path) -> str:
+    """Keep what a run that failed or was stopped outside training made, and say what that is: a
+    run with its product is finished and takes the previous run's place (`commit`); one without
+    waits as it is (`_unfinished`)."""
+    if not folder.product_written():
+        return _unfinished(folder, out)
+    folder.commit()
+    return f"training had ended and {out / folder.layout.product} is saved"
+
+
+def _unfinished(folder: RunFolder, out: Path) -> str:
+    """Where an unfinished run's work is and how to go on; a replacement never takes the previous
+    run's place unfinished."""
+    if folder.replacing:
+        return (
+            f"kept in {folder.work}: {folder.layout.saved}, beside the previous run in {out}, "
+            "which is untouched (continue with --resume --overwrite)"
+        )
+    return f"kept in {out}: {folder.layout.saved} (continue with --resume)"
 
 
 class RunStopped(Exception):  # noqa: N818 (a stop the user asked for, not an error)
@@ -208,15 +226,6 @@ class RunStopped(Exception):  # noqa: N818 (a stop the user asked for, not an er
     def __init__(self, exit_code: int, message: str) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-def _interrupted_message(stop: FitInterrupted, folder: RunFolder) -> str:
-    if stop.saved is None:
-        return f"interrupted at step {stop.step} of {stop.steps}; nothing was written"
-    where = f"interrupted at step {stop.step} of {stop.steps}; its checkpoint and model are saved in {folder.work}"
-    if folder.replacing:
-        return f"{where}, beside the previous run in {folder.path}, which is untouched (continue with --resume --overwrite)"
-    return f"{where} (continue with --resume)"
 
 
 def _oneline(text: str) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sirenkit.cli.common import add_device_option, add_run_options, fit_defaults, run_fit
+from sirenkit.cli.common import add_device_option, add_run_options, fit_defaults, run_fit, run_identity
 from sirenkit.configargs import add_config_options, config_from_args
 from sirenkit.errors import InputError
 from sirenkit.fields import FIELD_BUILDERS, FieldConfig
@@ -114,8 +114,8 @@ def run_fit_command(command: KindCommand, args: argparse.Namespace) -> None:
     """Load the signal, fit it in `args.out` and print the outcome's headline; a collection
     (`signals.collection.is_collection`) goes to `run_collection_command`."""
     from sirenkit.recipes.kind import fit_signal
-    from sirenkit.recipes.tiles import fit_tiles, tile_group_folder
-    from sirenkit.run_folder import CHECKPOINT_NAME
+    from sirenkit.recipes.tiles import TILES_LAYOUT, fit_tiles
+    from sirenkit.run_folder import FIT_LAYOUT
     from sirenkit.signals.collection import is_collection
 
     if is_collection(args.path):
@@ -133,7 +133,7 @@ def run_fit_command(command: KindCommand, args: argparse.Namespace) -> None:
     batch = None if args.batch == 0 else args.batch
     if tiles:
         tiling = command.tiling
-        resumes_from = str(tile_group_folder(Path(), 0) / CHECKPOINT_NAME)
+        layout = TILES_LAYOUT
 
         def recipe(settings: dict[str, Any]) -> Any:
             return fit_tiles(
@@ -152,20 +152,22 @@ def run_fit_command(command: KindCommand, args: argparse.Namespace) -> None:
                 **settings,
             )
     else:
-        resumes_from = CHECKPOINT_NAME
+        layout = FIT_LAYOUT
 
         def recipe(settings: dict[str, Any]) -> Any:
             return fit_signal(kind, signal, field_config, fit_config, batch=batch, **settings)
 
-    outcome = run_fit(args, {"path": args.path}, recipe, resumes_from=resumes_from)
+    outcome = run_fit(args, {"path": args.path}, recipe, layout=layout)
     print(f"{outcome.headline()} -> {args.out}")
 
 
 def run_collection_command(command: KindCommand, args: argparse.Namespace) -> None:
     """Fit every file of the collection `args.path` in `args.out` (`recipes.collection.fit_collection`)
-    and print the outcome's headline; the kind's options apply to every member."""
-    from sirenkit.recipes.collection import MANIFEST_NAME, fit_collection
-    from sirenkit.signals.collection import check_one_kind, collection_sources
+    and print the outcome's headline; the kind's options apply to every member. The collection's
+    identity is the collection as given (a folder, pattern or list, made absolute) and every
+    option; its list file, like its members, is an input, and a pattern may not reach into --out."""
+    from sirenkit.recipes.collection import COLLECTION_LAYOUT, fit_collection
+    from sirenkit.signals.collection import check_one_kind, collection_sources, pattern_reaches
 
     field_config = config_from_args(FieldConfig, args)
     fit_config = config_from_args(FitConfig, args)
@@ -173,6 +175,13 @@ def run_collection_command(command: KindCommand, args: argparse.Namespace) -> No
     check_one_kind(sources, command.name)
     batch = None if args.batch == 0 else args.batch
     command.kind(args)  # the kind's own checks of the options (sdf refuses --batch 0), before any work
+    if not args.path.is_dir() and args.path.suffix.lower() != ".txt" and pattern_reaches(args.path, args.out):
+        raise InputError(
+            f"the pattern {args.path} reaches into the output folder {args.out}, whose files it would then "
+            "take for signals; choose an --out outside it, or a narrower pattern"
+        )
+    listing = [args.path] if args.path.is_file() else []
+    identity = {**run_identity(args, {"path": None}), "collection": str(args.path.absolute())}
 
     def member_args(source: Path) -> argparse.Namespace:
         return argparse.Namespace(**{**vars(args), "path": source})
@@ -192,9 +201,9 @@ def run_collection_command(command: KindCommand, args: argparse.Namespace) -> No
             ray_address=args.ray_address,
             **settings,
         ),
-        reads=sources,
-        product=MANIFEST_NAME,
-        resumes_from=MANIFEST_NAME,
+        reads=[*listing, *sources],
+        layout=COLLECTION_LAYOUT,
+        identity=identity,
     )
     print(f"{outcome.headline()} -> {args.out}")
 

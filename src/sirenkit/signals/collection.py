@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
 import glob
-from collections.abc import Sequence
+import itertools
+import os
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sirenkit.errors import InputError
@@ -36,7 +40,8 @@ def is_collection(path: str | Path) -> bool:
 def collection_sources(path: str | Path) -> list[Path]:
     """The files of a collection, in a stated order; InputError when it names none.
 
-    - a folder: the files directly in it (hidden ones and subfolders aside), sorted by name;
+    - a folder: the files directly in it (hidden ones and subfolders aside), sorted by name; a
+      symbolic link that leads nowhere (dangling, looping) is kept, so that it becomes an error row;
     - a `.txt` list: one path per line, in the list's order (blank lines and lines starting with
       '#' skipped; a relative path is relative to the list's folder);
     - a glob pattern (`*`, `?`, `[...]`, `**` across folders): the files it matches, sorted.
@@ -44,17 +49,48 @@ def collection_sources(path: str | Path) -> list[Path]:
     """
     path = Path(path)
     if path.is_dir():
-        files = sorted(entry for entry in path.iterdir() if entry.is_file() and not entry.name.startswith("."))
+        files = sorted(entry for entry in path.iterdir() if _names_a_file(entry) and not entry.name.startswith("."))
         where = f"the folder {path}"
     elif path.suffix.lower() == LIST_SUFFIX:
         files = _listed(path)
         where = f"the list {path}"
     else:
-        files = sorted(Path(match) for match in glob.glob(str(path), recursive=True) if Path(match).is_file())
+        files = sorted(Path(match) for match in glob.glob(str(path), recursive=True) if _names_a_file(Path(match)))
         where = f"the pattern {path}"
     if not files:
         raise InputError(f"{where} names no files")
     return list(dict.fromkeys(files))
+
+
+def _names_a_file(entry: Path) -> bool:
+    """A file, or a symbolic link that is not a folder's (a broken one included)."""
+    return entry.is_file() or (entry.is_symlink() and not entry.is_dir())
+
+
+def glob_root(pattern: str | Path) -> Path:
+    """The folder a glob pattern searches from: its leading parts that hold no glob character."""
+    fixed = list(itertools.takewhile(lambda part: not GLOB_CHARACTERS & set(part), Path(pattern).parts))
+    return Path(*fixed) if fixed else Path()
+
+
+def pattern_reaches(pattern: str | Path, folder: Path) -> bool:
+    """Whether the glob `pattern` can match a file inside `folder` (or `folder` itself): the
+    pattern's parts after its root match the folder's parts, and the pattern goes deeper, or
+    crosses folders with `**`."""
+    root = Path(os.path.realpath(glob_root(pattern)))
+    folder = Path(os.path.realpath(folder))
+    if folder != root and root not in folder.parents:
+        return False
+    rest = Path(pattern).parts[len(glob_root(pattern).parts) :]
+    below = folder.relative_to(root).parts
+    for index, part in enumerate(rest):
+        if part == "**":
+            return True
+        if index == len(below):
+            return True
+        if not fnmatch.fnmatchcase(below[index], part):
+            return False
+    return False
 
 
 def check_one_kind(sources: Sequence[Path], kind: str) -> None:
@@ -80,17 +116,38 @@ def _listed(path: Path) -> list[Path]:
     return [entry if entry.is_absolute() else path.parent / entry for entry in map(Path, entries)]
 
 
-def member_names(sources: Sequence[Path]) -> list[str]:
-    """A name per source, unique in the collection: the file's stem, with "-2", "-3", ... added to
-    a stem met again (in the sources' order). Names are the folders of the members' outputs."""
+def member_names(sources: Sequence[Path], known: Mapping[str, str] | None = None) -> list[str]:
+    """A name per source, unique in the collection and fixed for good: the name `known` gives the
+    source (by `str(source)`: the name it got when first seen), else its file's stem made safe
+    (`safe_name`), with "-2", "-3", ... added until it differs from every name taken, case aside
+    (in the sources' order). Names are the folders of the members' outputs."""
+    known = dict(known or {})
     names: list[str] = []
-    taken: set[str] = set()
+    taken = {name.casefold() for name in known.values()}
     for source in sources:
-        stem = source.stem or "signal"
-        name, count = stem, 1
-        while name in taken:
-            count += 1
-            name = f"{stem}-{count}"
-        taken.add(name)
+        name = known.get(str(source))
+        if name is None:
+            stem = safe_name(source.stem)
+            name, count = stem, 1
+            while name.casefold() in taken:
+                count += 1
+                name = f"{stem}-{count}"
+            taken.add(name.casefold())
         names.append(name)
     return names
+
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+"""A member's name: a plain folder name of at most 100 characters that is never hidden, `.` or `..`."""
+
+
+def safe_name(stem: str) -> str:
+    """`stem` as a `SAFE_NAME`: characters other than letters, digits, '.', '_' and '-' become '_',
+    leading dots are dropped, and what is left is cut to 100 characters ("signal" if nothing is)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).lstrip(".")[:100]
+    return name or "signal"
+
+
+def is_safe_name(name: object) -> bool:
+    """Whether `name` (read from a manifest) is a `SAFE_NAME`."""
+    return isinstance(name, str) and SAFE_NAME.fullmatch(name) is not None
