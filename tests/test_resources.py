@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import struct
 import zlib
+from dataclasses import replace
 
 import imageio.v3 as iio
 import numpy as np
@@ -122,6 +123,29 @@ def test_training_estimate_follows_the_derivative_path():
     value, gradient, laplacian = (training_request(config, 65536, order=k).bytes for k in (0, 1, 2))
     assert value < laplacian < gradient
     assert training_request(config, 2 * 65536).bytes > 1.9 * value  # activations scale with the points
+
+
+def test_a_pde_step_estimate_follows_its_points_derivative_path_and_refinement():
+    """A time-dependent problem's unmixed second derivatives (autograd) cost several times the
+    forward Laplacian of a stationary one; a refined set is counted at its largest, its candidates
+    and the collocation draw apart; L-BFGS's history counts per parameter."""
+    from sirenkit.problems.pde import PDEOptions, heat, helmholtz
+    from sirenkit.recipes.pde import SOLVE_FIELD, SOLVE_FIT, PDEKind
+
+    config = FieldConfig(**{**SOLVE_FIELD.to_dict(), "in_dim": 2, "out_dim": 1})
+    adam = PDEKind(fit=replace(SOLVE_FIT, lbfgs=0.0))
+    stationary, timed = (
+        adam.requests(make(options=PDEOptions(points=4096)), config, None, "cpu") for make in (helmholtz, heat)
+    )
+    assert "on 5,120 points per step" in stationary[0].what and "on 6,144 points per step" in timed[0].what
+    assert timed[0].bytes > 5 * stationary[0].bytes and "--batch" in stationary[0].option
+    refined = helmholtz(options=PDEOptions(collocation=1024, refine_every=100))
+    step, drawing, refining, *grid = PDEKind().requests(refined, config, None, "cpu")
+    grown = 1024 + SOLVE_FIT.steps // 100 * (1024 // 16)
+    assert f"on {grown + 256:,} points per step" in step.what and step.option.startswith("--collocation")
+    assert "collocation points" in drawing.what and "8,192 candidates" in refining.what
+    assert [r.device for r in grid] == ["cpu", "cpu"]
+    assert step.bytes > adam.requests(refined, config, None, "cpu")[0].bytes
 
 
 def test_a_large_sdf_mesh_and_render_that_fit_still_run(checkpoints, tmp_path):

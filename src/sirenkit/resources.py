@@ -280,6 +280,9 @@ def preview_request(size: int, views: int = 4, option: str = "--size") -> Reques
 
 PARAMETER_BYTES = 5 * FLOAT32
 """Per trained parameter: the weight, its gradient, Adam's two moments and one temporary of the update."""
+LBFGS_PARAMETER_VALUES = 8
+"""Per trained parameter under L-BFGS, besides its curvature pairs: the weight, its gradient, their
+flat copies, the direction, the previous gradient and the rollback snapshot's weight."""
 
 
 def encoding_width(config: FieldConfig) -> int:
@@ -304,7 +307,7 @@ def jet_rows(config: FieldConfig, order: int) -> int:
     return 1 if order == 0 else 1 + config.in_dim + (order == 2)
 
 
-def activation_arrays(config: FieldConfig, order: int) -> int:
+def activation_arrays(config: FieldConfig, order: int, second: bool = False) -> int:
     """(points, width) float32 arrays alive at a training step's peak, by derivative path (`calculus`):
 
     - values only (order 0), plain autograd: per activated layer (depth + 1 of them) the sine's
@@ -315,11 +318,17 @@ def activation_arrays(config: FieldConfig, order: int) -> int:
       the chunk's temporaries and the gradient in flight;
     - the gradient of one output by autograd (order 1, one output): per activated layer 5 arrays
       (the forward pass's 2, and the incoming gradient, cos(z) and their product kept by
-      create_graph for the second backward pass), plus 4 in flight during the double backward.
+      create_graph for the second backward pass), plus 4 in flight during the double backward;
+    - the unmixed second derivatives by autograd (`second`, order 2: what a time-dependent PDE
+      reads), c outputs and d axes: per activated layer 8 arrays for the value's graph and the
+      passes in flight, 12 per output for its gradient's graph, and 6 per output and axis for each
+      second derivative's graph (all kept by create_graph until the final backward pass).
     """
     from sirenkit.calculus import forward_pays
 
     layers = config.depth + 1
+    if second:
+        return (8 + 12 * config.out_dim + 6 * config.out_dim * config.in_dim) * layers
     if order == 0:
         return (2 if config.model == "siren" else 1) * layers + 2
     if forward_pays(order, config.out_dim):
@@ -327,20 +336,49 @@ def activation_arrays(config: FieldConfig, order: int) -> int:
     return 5 * layers + 4
 
 
+def training_bytes(config: FieldConfig, groups: Iterable[tuple[int, int, bool]], *, lbfgs: bool = False) -> int:
+    """One training step whose points come in `groups`, each (points, derivative order, whether the
+    unmixed second derivatives are taken): each group is evaluated apart and all are alive at the
+    backward pass.
+
+    Rule: per parameter PARAMETER_BYTES, or with `lbfgs` 4 bytes × (LBFGS_PARAMETER_VALUES + twice
+    the 2 × LBFGS_HISTORY values of its curvature pairs: the optimizer's and the rollback
+    snapshot's), the larger, × parameter_count; plus for each group 4 bytes × points × (width ×
+    activation_arrays + 2 × jet_rows × encoding_width (the encoding's features and their
+    temporaries)). Activations are counted in float32; under bf16 autocast the hidden ones take
+    half, so there it is an upper bound.
+    """
+    from sirenkit.fit import LBFGS_HISTORY
+
+    per_parameter = (
+        max(PARAMETER_BYTES, FLOAT32 * (LBFGS_PARAMETER_VALUES + 4 * LBFGS_HISTORY)) if lbfgs else PARAMETER_BYTES
+    )
+    needed = per_parameter * parameter_count(config)
+    for points, order, second in groups:
+        per_point = config.width * activation_arrays(config, order, second)
+        needed += FLOAT32 * points * (per_point + 2 * jet_rows(config, order) * encoding_width(config))
+    return needed
+
+
 def training_request(
     config: FieldConfig, points: int, *, order: int = 0, data_bytes: int = 0, device: torch.device | str = "cpu"
 ) -> Request:
-    """One training step on `points` points with derivatives up to `order`, on `device`.
-
-    Rule: PARAMETER_BYTES × parameter_count + 4 bytes × points × (width × activation_arrays +
-    2 × jet_rows × encoding_width (the encoding's features and their temporaries)) + data_bytes
-    (the signal's tensors the recipe puts on the device). Activations are counted in float32;
-    under bf16 autocast the hidden ones take half, so there it is an upper bound.
-    """
-    per_point = config.width * activation_arrays(config, order) + 2 * jet_rows(config, order) * encoding_width(config)
-    needed = PARAMETER_BYTES * parameter_count(config) + FLOAT32 * points * per_point + data_bytes
+    """One training step on `points` points with derivatives up to `order`, on `device`:
+    `training_bytes` of that one group (under Adam) + data_bytes (the signal's tensors the recipe
+    puts on the device)."""
+    needed = training_bytes(config, [(points, order, False)]) + data_bytes
     what = f"training a {config.model} of width {config.width} and depth {config.depth} on {points:,} points per step"
     return Request(needed, what, "--batch (points per step), --width or --depth", str(torch.device(device)))
+
+
+def evaluation_request(
+    config: FieldConfig, points: int, what: str, option: str, device: torch.device | str = "cpu"
+) -> Request:
+    """Evaluating the field's values without a graph on `points` points at once, on `device`:
+    4 bytes × points × (3 × width + encoding_width) (a layer's input, pre-activation and output,
+    and the encoded coordinates)."""
+    needed = FLOAT32 * points * (3 * config.width + encoding_width(config))
+    return Request(needed, what, option, str(torch.device(device)))
 
 
 def check_fit(

@@ -4,12 +4,15 @@ exact solution while it trains and at the end, the solution loaded back, and bad
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 
 import numpy as np
 import pytest
 import torch
 
 from conftest import run_cli
+from run_helpers import start_cli
 from sirenkit.cli import main
 from sirenkit.problems.pde import SOURCE_CORE
 from sirenkit.recipes.pde import GRID_POINTS, load_solution
@@ -87,6 +90,18 @@ BAD = {
     "too few points": (["solve", "poisson", "--batch", "0"], "at least 4"),
     "a negative speed": (["solve", "wave", "--speed", "-1"], "speed must be a positive number"),
     "a source in the layer": (["solve", "point-source", "--source", "0.9", "0"], "outside the PML"),
+    "a wavenumber of 1e200": (
+        ["solve", "helmholtz", "--wavenumber", "1e200"],
+        "the wavenumber must be a positive number from 1e-06 to 1e+04 (so that k·|x| over the box lies in",
+    ),
+    "a frequency of 1e200": (["solve", "poisson", "--frequency", "1e200"], "frequency must be a positive number from"),
+    "a point source's wavenumber of 1e200": (["solve", "point-source", "--wavenumber", "1e200"], "from 1e-06 to 1e+04"),
+    "a diffusivity of 1e300": (
+        ["solve", "heat", "--diffusivity", "1e300"],
+        "diffusivity must be a positive number from",
+    ),
+    "a pulse too narrow for float32": (["solve", "wave", "--pulse-width", "1e-30"], "pulse width must be a positive"),
+    "a box too small for float32": (["solve", "poisson", "--low", "0", "--high", "1e-30"], "sides from 1e-06 to 1e+06"),
 }
 
 
@@ -98,3 +113,74 @@ def test_bad_input_gives_one_clear_line_exit_2_and_no_output(case, tmp_path, cap
     assert code == 2
     assert err.count("\n") == 1 and message in err and "Traceback" not in err, err
     assert not out.exists()
+
+
+BOUNDED = {
+    "a wavenumber of 1e7": (["helmholtz", "--wavenumber", "1e7"], "the wavenumber must be a positive number from"),
+    "a 3-D box of side 100": (["helmholtz", "--low", "0", "0", "0", "--high", "100", "100", "100"], "is an eigenvalue"),
+    "a box of side 1e200": (["helmholtz", "--low", "0", "0", "--high", "1e200", "1e200"], "the box needs sides from"),
+    "the largest 3-D wavenumber in range": (
+        ["helmholtz", "--low", "-1", "-1", "-1", "--high", "1", "1", "1", "--wavenumber", "1e4"],
+        "is an eigenvalue",
+    ),
+}
+"""Problems whose checks before training once enumerated up to 10^13 lattice points or more in Python."""
+
+
+@pytest.mark.parametrize("case", sorted(BOUNDED))
+def test_the_checks_before_training_end_in_bounded_time(case, tmp_path):
+    args, message = BOUNDED[case]
+    out = tmp_path / "out"
+    child = start_cli(["solve", *args, "--out", str(out), "--steps", "2", "--quiet"])
+    try:
+        _, err = child.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
+        pytest.fail(f"{case}: still checking the problem after 120 s")
+    assert child.returncode == 2 and err.count("\n") == 1 and message in err, err
+    assert not out.exists()
+
+
+OVERSIZE = {
+    "--batch": ["helmholtz", "--batch", "1000000000000"],
+    "--collocation": ["heat", "--collocation", "1000000000000"],
+    "--collocation, refined": ["point-source", "--collocation", "100000000", "--refine-every", "10"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(OVERSIZE))
+def test_a_step_too_large_for_memory_is_refused_with_its_estimate_and_option(case, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, err = run_cli(["solve", *OVERSIZE[case], "--out", str(out), "--steps", "2", "--quiet"], capsys)
+    option = case.split(",")[0]
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert re.search(r"needs about [\d.]+ [KMGTPE]i?B of memory, but [\d.]+ [KMGTPE]?i?B is available", err), err
+    assert f"lower {option}" in err and not out.exists(), err
+
+
+OPTION = r"--[a-z][a-z0-9-]*"
+
+
+def offered_options(problem: str, capsys) -> set[str]:
+    """The options `sirenkit solve PROBLEM` offers, from its help."""
+    with pytest.raises(SystemExit):
+        main(["solve", problem, "--help"])
+    return set(re.findall(OPTION, capsys.readouterr().out))
+
+
+def test_a_refused_resume_names_each_changed_setting_as_the_command_takes_it(tmp_path, capsys):
+    tiny = ["--steps", "2", "--width", "8", "--depth", "1", "--quiet", "--batch", "16", "--error-every", "1"]
+    helmholtz, wave = tmp_path / "helmholtz", tmp_path / "wave"
+    assert main(["solve", "helmholtz", "--out", str(helmholtz), *tiny]) == 0
+    assert main(["solve", "wave", "--out", str(wave), *tiny]) == 0
+    refusals = {
+        "--wavenumber 12.566370614359172 -> 10.0": ["helmholtz", "--out", str(helmholtz), "--wavenumber", "10"],
+        "--pulse-width 0.1 -> 0.2": ["wave", "--out", str(wave), "--pulse-width", "0.2"],
+        "the problem helmholtz -> poisson": ["poisson", "--low", "0", "0", "--high", "1", "1", "--out", str(helmholtz)],
+    }
+    for change, args in refusals.items():
+        code, err = run_cli(["solve", *args, *tiny, "--resume"], capsys)
+        assert code == 2 and f"other settings ({change})" in err, err
+        named = set(re.findall(OPTION, err))
+        assert named <= offered_options(args[0], capsys), named  # every option the refusal names exists

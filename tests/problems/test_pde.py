@@ -3,6 +3,8 @@ by construction, and ill-posed or malformed problems are refused by name."""
 
 from __future__ import annotations
 
+import inspect
+import itertools
 import math
 
 import numpy as np
@@ -15,7 +17,7 @@ from sirenkit.calculus import Jet, autograd_jet
 from sirenkit.fields import FieldConfig, build_field
 from sirenkit.problems import Problem
 from sirenkit.problems.base import Evaluation
-from sirenkit.problems.pde import PDES, SOURCE_CORE, PDEOptions, helmholtz, point_source, poisson
+from sirenkit.problems.pde import PDES, SOURCE_CORE, PDEOptions, helmholtz, point_source, poisson, wave
 
 SETTINGS = {
     "poisson": [{}, {"low": (-1, -1), "high": (1, 1), "frequency": 2.0}, {"low": (0, 0, 0), "high": (1, 2, 1)}],
@@ -210,3 +212,78 @@ def test_refinement_adds_the_candidates_of_largest_residual_to_the_collocation_s
     assert float(penalty.topk(4).values.min()) > float(penalty.median())
     with pytest.raises(ValueError, match="give collocation"):
         PDEOptions(refine_every=5)
+
+
+SCALARS = [
+    (name, p.name)
+    for name, make in PDES.items()
+    for p in inspect.signature(make).parameters.values()
+    if p.name not in ("low", "high", "source", "options")
+]
+"""Every number parameter of every built-in problem (the box and the source's position are tested apart)."""
+
+
+@pytest.mark.parametrize(("name", "parameter"), SCALARS)
+@pytest.mark.parametrize("value", [1e200, -1.0, 1e-200, math.nan, math.inf])
+def test_every_parameter_out_of_its_range_is_refused_with_the_range(name, parameter, value):
+    """Each scalar parameter outside the range float32 resolves is one ValueError that says the range."""
+    with pytest.raises(ValueError, match=r"must be a positive number from \S+ to \S+ \("):
+        PDES[name](**{parameter: value})
+
+
+BOXES = [(name, corner) for name in sorted(PDES) for corner in (1e200, 1e-30, 1e7)]
+"""Boxes of sides 1e200, 1e-30 and 1 at 1e7 for each problem, but Helmholtz's of side 1e200: a
+search of its eigenvalues that the box's range did not bound would never end, so the command-line
+tests run it in a child process they can stop (`test_the_checks_before_training_end_in_bounded_time`)."""
+BOXES.remove(("helmholtz", 1e200))
+
+
+@pytest.mark.parametrize(("name", "corner"), BOXES)
+def test_a_box_float32_cannot_hold_is_refused_with_the_range(name, corner):
+    """Sides beyond 1e6, below 1e-6, or under 1/1e4 of the axis's largest |coordinate| (1e7 + 1)."""
+    low = inspect.signature(PDES[name]).parameters["low"].default
+    start = 1e7 if corner == 1e7 else 0.0
+    with pytest.raises(ValueError, match="the box needs sides from 1e-06 to 1e[+]06"):
+        PDES[name](low=[start] * len(low), high=[start + (1.0 if corner == 1e7 else corner)] * len(low))
+
+
+def test_the_nearest_eigenvalue_is_found_on_the_longest_axis_as_by_enumerating_every_mode():
+    from sirenkit.problems.pde import _nearest_eigenvalue
+
+    def enumerated(target, sides):
+        modes = [range(1, int(math.sqrt(target) * side / math.pi) + 3) for side in sides]
+        values = (sum((math.pi * n / side) ** 2 for n, side in zip(ns, sides)) for ns in itertools.product(*modes))
+        return min(values, key=lambda v: abs(v - target))
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        sides = list(rng.uniform(0.3, 3.0, size=rng.integers(1, 4)))
+        target = float(rng.uniform(0.5, 300.0))
+        assert abs(_nearest_eigenvalue(target, sides) - target) == pytest.approx(
+            abs(enumerated(target, sides) - target)
+        )
+
+
+def test_a_3d_resonance_is_found_and_a_wavenumber_just_off_it_is_posed():
+    resonant = math.pi * math.sqrt(1 + (2 / 2) ** 2 + (3 / 3) ** 2)  # n = (1, 2, 3) on sides 1, 2, 3
+    with pytest.raises(ValueError, match="is an eigenvalue"):
+        helmholtz(low=(0, 0, 0), high=(1, 2, 3), wavenumber=resonant)
+    assert helmholtz(low=(0, 0, 0), high=(1, 2, 3), wavenumber=resonant * 1.01).parameters["wavenumber"] > resonant
+
+
+def test_the_1d_wave_solution_stays_exact_after_many_reflections():
+    """After c·t = 10 periods 2(b − a) the pulse is back where it started, at rest."""
+    pde = wave(low=(0, 0), high=(1, 20), speed=1.0, width=0.05)
+    x = torch.linspace(0, 1, 101)
+    start, later = torch.stack([x, torch.zeros_like(x)], 1), torch.stack([x, torch.full_like(x, 20.0)], 1)
+    torch.testing.assert_close(pde.exact(later), pde.exact(start), atol=1e-4, rtol=0)
+    assert float(pde.exact(start).max()) == pytest.approx(1.0)
+
+
+def test_a_collocation_set_is_drawn_on_first_use_not_when_the_problem_is_posed():
+    """Posing a problem of 10^12 collocation points allocates nothing (a fit checks its memory first)."""
+    pde = poisson(options=PDEOptions(collocation=10**12))
+    assert [c.points for c in pde.posed.constraints] == [10**12, 10**12 // 4]
+    small = poisson(options=PDEOptions(collocation=64))
+    assert "problem" not in vars(small) and small.problem.constraints[0].domain.x.shape == (64, 1)
+    assert small.problem is small.problem  # drawn once

@@ -42,14 +42,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     problems = solve.add_subparsers(dest="problem", required=True, parser_class=Parser)
     for name, make in PDES.items():
         parser = problems.add_parser(name.replace("_", "-"), help=(make.__doc__ or "").splitlines()[0])
-        for parameter in inspect.signature(make).parameters.values():
-            if parameter.name == "options":
-                continue
-            flag = "--pulse-width" if parameter.name == "width" else "--" + parameter.name.replace("_", "-")
+        for parameter in problem_parameters(name):
+            flag = parameter_flag(parameter.name)
             many = isinstance(parameter.default, tuple)
             parser.add_argument(
                 flag,
-                dest=f"pde_{parameter.name}",
+                dest=option_dest(flag),
                 metavar=parameter.name.upper(),
                 type=float,
                 nargs="+" if many else None,
@@ -99,6 +97,23 @@ def register(commands: argparse._SubParsersAction) -> None:
         parser.set_defaults(run=run_solve, problem=name)
 
 
+def problem_parameters(name: str) -> list[inspect.Parameter]:
+    """The parameters of the built-in problem `name` (its function's, less `options`): its options."""
+    return [p for p in inspect.signature(PDES[name]).parameters.values() if p.name != "options"]
+
+
+def parameter_flag(name: str) -> str:
+    """The option of a problem's parameter: --NAME with dashes, except --pulse-width for the wave's
+    width (--width is the network's)."""
+    return "--pulse-width" if name == "width" else "--" + name.replace("_", "-")
+
+
+def option_dest(flag: str) -> str:
+    """Where argparse keeps an option (--pulse-width → pulse_width), which is also how the run's
+    identity records it and how a refused resume names it again (`fit`: "--" + dest with dashes)."""
+    return flag.removeprefix("--").replace("-", "_")
+
+
 def parse_weights(items: list[str]) -> dict[str, float]:
     """NAME=W pairs as a dict; InputError for one that is not."""
     weights = {}
@@ -125,7 +140,7 @@ def run_solve(args: argparse.Namespace) -> None:
         )
     except ValueError as error:
         raise InputError(str(error)) from None
-    parameters = {key.removeprefix("pde_"): value for key, value in vars(args).items() if key.startswith("pde_")}
+    parameters = {p.name: getattr(args, option_dest(parameter_flag(p.name))) for p in problem_parameters(args.problem)}
     pde = make_pde(args.problem, options, **parameters)
     field_config = config_from_args(FieldConfig, args, in_dim=len(pde.low), out_dim=1)
     fit_config = config_from_args(FitConfig, args)

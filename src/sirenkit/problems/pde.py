@@ -20,14 +20,18 @@ initial) conditions exactly instead of penalizing them.
   [−1, 1]² and k = 20; the defaults halve k); exact as the free-space Green's function in
   stretched coordinates.
 
-A problem of one's own is a `Problem` of constraints (examples/poisson_2d.py); these show how.
+Every parameter is checked before any work, against the range where float32 resolves the problem
+(`SCALE_LIMIT`, `SCALE_FLOOR`, `SIDES`) and its exact solution can be evaluated; a refusal says
+the range. A problem of one's own is a `Problem` of constraints (examples/poisson_2d.py); these
+show how.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -45,6 +49,17 @@ BOUNDARY_POINTS = 256
 """Points drawn per step on each boundary or initial condition."""
 EIGENVALUE_TOLERANCE = 1e-3
 """Helmholtz is ill-posed when k² is within this relative distance of a Dirichlet eigenvalue of −Δ on the box."""
+SCALE_LIMIT = 1e4
+"""The largest argument a problem's functions may reach over its box: a sine's phase (k·|x|), a
+decay's exponent (rate·|t|), a coordinate measured in one of the problem's lengths (|x| over a
+side, a pulse's width, a layer's thickness). float32 holds a coordinate to 6e-8 of its size, so
+such an argument is held to within about 1e-3."""
+SCALE_FLOOR = 1e-6
+"""The smallest phase or exponent a problem's parameter may make over its box: below it the
+solution's variation and the residual's divisor (k², the decay rate, ...) leave float32's range."""
+SIDES = (1e-6, 1e6)
+"""The shortest and longest side of a box: derivatives in the scaled coordinates are divided by up
+to the square of a half side, and that, with the scales above, stays within float32's range."""
 
 
 @dataclass(frozen=True)
@@ -79,12 +94,15 @@ class PDEOptions:
 
 @dataclass
 class PDE:
-    """A built-in problem: its `problem` (constraints and ansatz), its box in its own units, the
-    names of its axes (time last for a time-dependent one), its exact solution (None where there
-    is no closed form) and the parameters it was made with (what a checkpoint records)."""
+    """A built-in problem: its constraints and ansatz as posed (`posed`) and as trained (`problem`),
+    its box in its own units, the names of its axes (time last for a time-dependent one), its exact
+    solution (None where there is no closed form), the parameters it was made with (what a
+    checkpoint records) and the options it was posed with."""
 
     name: str
-    problem: Problem
+    posed: Problem
+    """The constraints on their domains, each drawing its `points` per step, and the ansatz: what
+    a step trains on, before a fixed collocation set is drawn (`problem`)."""
     low: tuple[float, ...]
     high: tuple[float, ...]
     axes: tuple[str, ...]
@@ -92,6 +110,14 @@ class PDE:
     parameters: dict[str, Any] = field(default_factory=dict)
     channels: tuple[str, ...] = ("u",)
     """What each output of the solution is: ("u",), or ("Re u", "Im u") for a complex u."""
+    options: PDEOptions = field(default_factory=PDEOptions)
+
+    @cached_property
+    def problem(self) -> Problem:
+        """The problem to train: `posed`, or with `options.collocation` its constraints on fixed
+        sets drawn here, on first use, so that a fit can check their memory first
+        (`recipes.pde.PDEKind.requests`)."""
+        return _collocated(self.posed, self.options)
 
     def grid(self, points: int) -> Tensor:
         """A grid of the box with `points` nodes per axis, row-major over the axes: (points^d, d)."""
@@ -110,19 +136,50 @@ class PDE:
 
 
 def check_box(low: Sequence[float], high: Sequence[float], dims: Sequence[int]) -> tuple[tuple, tuple]:
-    """low and high as tuples of floats; ValueError unless they are finite, of a length in `dims`, low < high."""
+    """low and high as tuples of floats; ValueError unless they are finite, of a length in `dims`,
+    low < high, and every side is within `SIDES` and at least 1/SCALE_LIMIT of its axis's largest
+    |coordinate| (so that float32 coordinates resolve it)."""
     low, high = tuple(float(v) for v in low), tuple(float(v) for v in high)
     if len(low) != len(high) or len(low) not in dims:
         raise ValueError(f"the box needs low and high of one length in {list(dims)}, got {list(low)} and {list(high)}")
     if not all(math.isfinite(a) and math.isfinite(b) and a < b for a, b in zip(low, high)):
         raise ValueError(f"the box needs finite low < high on every axis, got low={list(low)}, high={list(high)}")
+    if not all(
+        SIDES[0] <= b - a <= SIDES[1] and (b - a) * SCALE_LIMIT >= max(abs(a), abs(b)) for a, b in zip(low, high)
+    ):
+        raise ValueError(
+            f"the box needs sides from {SIDES[0]:.3g} to {SIDES[1]:.3g}, each at least 1/{SCALE_LIMIT:g} of its axis's "
+            f"largest |coordinate| (what float32 resolves), got low={list(low)}, high={list(high)}"
+        )
     return low, high
 
 
-def _positive(name: str, value: float) -> float:
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a positive number, got {value}")
-    return float(value)
+def _reach(low: Sequence[float], high: Sequence[float]) -> float:
+    """The largest |coordinate| of a box."""
+    return max(abs(v) for v in (*low, *high))
+
+
+def _in_range(name: str, value: float, low: float, high: float, why: str) -> float:
+    """`value` as a float; ValueError naming the range [low, high] and `why` unless it lies in it."""
+    value = float(value)
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be a positive number from {low:.3g} to {high:.3g} ({why}), got {value:g}")
+    return value
+
+
+def _scale(name: str, value: float, unit: float, argument: str) -> float:
+    """`value` as a float; ValueError unless the `argument` it makes, value × unit, lies in
+    [SCALE_FLOOR, SCALE_LIMIT] (`unit` is what the parameter multiplies at its largest over the box)."""
+    why = f"so that {argument} over the box lies in [{SCALE_FLOOR:.3g}, {SCALE_LIMIT:.3g}], which float32 resolves"
+    return _in_range(name, value, SCALE_FLOOR / unit, SCALE_LIMIT / unit, why)
+
+
+def _length(name: str, value: float, reach: float, longest: float, bound: str) -> float:
+    """A length of a problem (a width, a thickness) as a float; ValueError unless it lies between
+    1/SCALE_LIMIT of `reach` (the largest |coordinate| it is measured against) and `longest`, which
+    `bound` names."""
+    why = f"at least 1/{SCALE_LIMIT:g} of the largest |x| and at most {bound}"
+    return _in_range(name, value, reach / SCALE_LIMIT, longest, why)
 
 
 def _constraints(
@@ -132,29 +189,41 @@ def _constraints(
     conditions: Sequence[tuple[str, BoxBoundary, Callable[[Evaluation], Tensor], set[str]]],
     options: PDEOptions,
 ) -> list[Constraint]:
-    """The equation on the box and each condition on its faces, weighted as `options` says; with
-    `options.collocation`, each on a fixed set drawn once (all of it every step), else on fresh
-    points each step."""
-
-    def posed(name: str, domain, residual, needs: set[str], points: int, index: int) -> Constraint:
-        weight = options.weights.get(name, 1.0)
-        if options.collocation is None:
-            return Constraint(name, domain, residual, frozenset(needs), weight, points=points)
-        fixed = collocation(domain, points, options.seed + index)
-        if options.refine_every and index == 0:
-            fixed = RefinedSet(fixed.x, source=domain)
-        return Constraint(name, fixed, residual, frozenset(needs), weight, points=None)
-
-    interior = options.collocation or options.points
-    out = [posed("equation", box, equation, needs, interior, 0)]
-    for index, (name, faces, residual, condition_needs) in enumerate(conditions, start=1):
-        out.append(posed(name, faces, residual, condition_needs, max(1, interior // 4), index))
+    """The equation on the box and each condition on its faces, weighted as `options` says, each
+    drawing `constraint_points` per step (`_collocated` puts them on fixed sets of as many)."""
+    parts = [("equation", box, equation, needs), *conditions]
+    out = []
+    for index, (name, domain, residual, part_needs) in enumerate(parts):
+        weight, points = options.weights.get(name, 1.0), constraint_points(options, index)
+        out.append(Constraint(name, domain, residual, frozenset(part_needs), weight, points=points))
     unknown = set(options.weights) - {c.name for c in out}
     if unknown:
         raise ValueError(
             f"weights name no constraint of this problem: {sorted(unknown)}; it has {[c.name for c in out]}"
         )
     return out
+
+
+def constraint_points(options: PDEOptions, index: int) -> int:
+    """Points of a problem's constraint per step, by its place (0: the equation): `collocation` (or
+    `points`) inside the box, a quarter as many (at least 1) for each condition."""
+    interior = options.collocation or options.points
+    return interior if index == 0 else max(1, interior // 4)
+
+
+def _collocated(posed: Problem, options: PDEOptions) -> Problem:
+    """`posed` without `options.collocation`; with it, each constraint on a fixed set of its points
+    drawn once from its domain (seed `options.seed` + its place), all of it every step, the
+    equation's a `RefinedSet` with `options.refine_every`."""
+    if options.collocation is None:
+        return posed
+    constraints = []
+    for index, c in enumerate(posed.constraints):
+        fixed = collocation(c.domain, c.points, options.seed + index)
+        if options.refine_every and index == 0:
+            fixed = RefinedSet(fixed.x, source=c.domain)
+        constraints.append(replace(c, domain=fixed, points=None))
+    return replace(posed, constraints=constraints)
 
 
 def _refinement(options: PDEOptions) -> Refinement | None:
@@ -204,7 +273,7 @@ def _stationary(
         return operator(ev) / size
 
     problem = _dirichlet(name, equation, {"laplacian"}, low, high, exact, [], options)
-    return PDE(name, problem, low, high, ("x", "y", "z")[:dim], exact, parameters)
+    return PDE(name, problem, low, high, ("x", "y", "z")[:dim], exact, parameters, options=options)
 
 
 def _dirichlet(
@@ -244,7 +313,7 @@ def poisson(
 ) -> PDE:
     """−Δu = f on the box, u = g on its boundary, u = Π_i sin(π m x_i) with m = `frequency`, 1 to 3 axes."""
     low, high = check_box(low, high, (1, 2, 3))
-    m = _positive("the frequency", frequency)
+    m = _scale("the frequency", frequency, math.pi * _reach(low, high), "π·m·|x|")
     k = math.pi * m
     size = len(low) * k**2
 
@@ -266,7 +335,7 @@ def helmholtz(
     ValueError when k² is a Dirichlet eigenvalue of −Δ on the box, π² Σ_i (n_i / L_i)² for whole
     n_i ≥ 1 (within EIGENVALUE_TOLERANCE): the problem then has no unique solution."""
     low, high = check_box(low, high, (1, 2, 3))
-    k = _positive("the wavenumber", wavenumber)
+    k = _scale("the wavenumber", wavenumber, _reach(low, high), "k·|x|")
     sides = [b - a for a, b in zip(low, high)]
     eigenvalue = _nearest_eigenvalue(k**2, sides)
     if abs(eigenvalue - k**2) <= EIGENVALUE_TOLERANCE * k**2:
@@ -285,20 +354,35 @@ def helmholtz(
 
 
 def _nearest_eigenvalue(target: float, sides: Sequence[float]) -> float:
-    """The Dirichlet eigenvalue π² Σ (n_i / L_i)² of −Δ on a box of these sides nearest `target`."""
+    """The Dirichlet eigenvalue π² Σ (n_i / L_i)² of −Δ on a box of these sides nearest `target`.
+
+    The modes of every axis but the longest are enumerated (`_mode_sums`); for each combination the
+    nearest on the longest axis is one of the two whole numbers around the root. The work is
+    Π (√target·L_i/π + 2) over the enumerated axes, in numpy arrays of the last one's modes: at
+    most (2·SCALE_LIMIT/π + 2)² for a wavenumber and box in their ranges."""
+    *enumerated, longest = sorted(sides)
+    unit = (math.pi / longest) ** 2
     best = math.inf
-    limits = [int(math.sqrt(target) * side / math.pi) + 2 for side in sides]
-
-    def search(axis: int, partial: float) -> None:
-        nonlocal best
-        if axis == len(sides):
-            best = min(best, partial, key=lambda v: abs(v - target))
-            return
-        for n in range(1, limits[axis] + 1):
-            search(axis + 1, partial + (math.pi * n / sides[axis]) ** 2)
-
-    search(0, 0.0)
+    for partial in _mode_sums(target, enumerated):
+        root = np.floor(np.sqrt(np.maximum(target - partial, 0.0) / unit))
+        for n in (np.maximum(root, 1.0), root + 1):
+            values = partial + unit * n**2
+            best = min(best, float(values[np.abs(values - target).argmin()]), key=lambda v: abs(v - target))
     return best
+
+
+def _mode_sums(target: float, sides: Sequence[float]) -> Iterator[np.ndarray]:
+    """Σ_i (π n_i / L_i)² over these axes' modes n_i ≥ 1, each up to the first whose own term passes
+    `target` (a larger one only moves further up), as arrays over the last axis's modes, one per
+    combination of the others'; [0] for no axes."""
+    if not sides:
+        yield np.zeros(1)
+        return
+    *others, last = sides
+    modes = (math.pi * np.arange(1, int(math.sqrt(target) * last / math.pi) + 2) / last) ** 2
+    for partial in _mode_sums(target, others):
+        for value in partial:
+            yield value + modes
 
 
 def _time_dependent(
@@ -334,7 +418,7 @@ def _time_dependent(
     constraints = _constraints(equation, needs, Box(low_t, high_t), conditions, options)
     axes = ("x", "y", "z")[: dim - 1] + ("t",)
     problem = Problem(constraints, ansatz=ansatz, refinement=_refinement(options))
-    return PDE(name, problem, low, high, axes, exact, parameters)
+    return PDE(name, problem, low, high, axes, exact, parameters, options=options)
 
 
 def heat(
@@ -346,11 +430,12 @@ def heat(
     """u_t = a Δ_x u on the box (1 or 2 space axes, then time), u = 0 on the spatial boundary,
     u(x, t0) = Π_i sin(π (x_i − low_i) / L_i); exact u = exp(−a π² Σ_i L_i⁻² (t − t0)) u(x, t0)."""
     low, high = check_box(low, high, (2, 3))
-    a = _positive("the diffusivity", diffusivity)
     dim = len(low)
     frequencies = torch.tensor([math.pi / (high[i] - low[i]) for i in range(dim - 1)])
     phases = frequencies * torch.tensor(low[:-1])
-    decay = a * float(frequencies.square().sum())
+    rate = float(frequencies.square().sum())
+    a = _scale("the diffusivity", diffusivity, rate * _reach(low[-1:], high[-1:]), "a·π²·Σ L_i⁻²·|t|")
+    decay = a * rate
 
     def initial_value(x: Tensor) -> Tensor:
         return _sine_product(x[:, :-1], frequencies, phases)
@@ -377,8 +462,9 @@ def wave(
     Gaussian pulse u(x, t0) = exp(−|x − center|² / (2 width²)) at rest (u_t = 0) at the center of
     the space. Exact in one space axis: half the pulse travels each way and reflects inverted."""
     low, high = check_box(low, high, (2, 3))
-    c = _positive("the speed", speed)
-    sigma = _positive("the pulse width", width)
+    shortest = min(b - a for a, b in zip(low[:-1], high[:-1]))
+    sigma = _length("the pulse width", width, _reach(low[:-1], high[:-1]), shortest, "the box's shortest side")
+    c = _scale("the speed", speed, _reach(low[-1:], high[-1:]) / sigma, "c·|t| / width")
     dim = len(low)
     center = torch.tensor([(low[i] + high[i]) / 2 for i in range(dim - 1)])
 
@@ -395,17 +481,25 @@ def wave(
         ("value", lambda ev: ev.value - initial_value(ev.x), {"value"}),
         ("velocity", lambda ev: ev.gradient[:, :, -1] * sigma / c, {"gradient"}),
     ]
-    exact = _reflected_pulse(pulse, low[0], high[0], low[-1], c) if dim == 2 else None
+    exact = _reflected_pulse(pulse, low[0], high[0], low[-1], c, sigma) if dim == 2 else None
     parameters = {"low": list(low), "high": list(high), "speed": c, "width": sigma, "hard": options.hard}
     return _time_dependent("wave", parameters, equation, initial, initial_value, 2, exact, options)
 
 
-def _reflected_pulse(pulse: PointFunction, a: float, b: float, t0: float, c: float, images: int = 4) -> PointFunction:
-    """d'Alembert's solution on [a, b] with u = 0 at both ends, starting from `pulse` at rest:
-    ½ (ũ(x − ct) + ũ(x + ct)) with ũ the pulse's odd reflection about a, repeated with period 2(b − a)."""
+PULSE_TAIL = 9.0
+"""Widths from its center past which a Gaussian pulse counts as 0 (it is below exp(−40) there)."""
+
+
+def _reflected_pulse(pulse: PointFunction, a: float, b: float, t0: float, c: float, width: float) -> PointFunction:
+    """d'Alembert's solution on [a, b] with u = 0 at both ends, starting from `pulse` (a Gaussian of
+    this width at the center) at rest: ½ (ũ(x − ct) + ũ(x + ct)) with ũ the pulse's odd reflection
+    about a, repeated with period P = 2(b − a). ũ is summed at its argument brought into [a, a + P)
+    over the images within PULSE_TAIL widths of it, so its cost does not grow with c·t."""
     period = 2 * (b - a)
+    images = math.ceil(PULSE_TAIL * width / period) + 2
 
     def odd_periodic(y: Tensor) -> Tensor:
+        y = a + torch.remainder(y - a, period)
         return sum(pulse(y + j * period) - pulse(2 * a - y + j * period) for j in range(-images, images + 1))
 
     def exact(x: Tensor) -> Tensor:
@@ -419,6 +513,9 @@ SOURCE_CORE = 5.0
 """The exact point-source solution is given from this many source widths away from the source on."""
 LAYER_LEAK = 1e-4
 """The most of the outgoing wave a point source's layer may let back, exp(−2k·a0·pml/3)."""
+SOURCE_SHARE = 1e-6
+"""The least share exp(−(kσ)²/2) of a point source's wave that the Gaussian source of width σ may
+radiate at wavenumber k: a wider source's wave sinks into float32's rounding of its own core."""
 
 
 def point_source(
@@ -444,16 +541,24 @@ def point_source(
     factor is the Gaussian's average of a Helmholtz solution). It leaves out the wave that
     u = 0 on the box's boundary reflects: up to exp(−k·a0·pml/3) of the source's wave at the
     boundary, and exp(−2k·a0·pml/3) once back in the inner box (ValueError where that exceeds
-    LAYER_LEAK).
+    LAYER_LEAK, or where the source radiates less than SOURCE_SHARE of a point source's wave).
 
     The SIREN paper's setting is k = 20 on [−1, 1]² with the layer 0.5 thick, a0 = 5 and a
     point-like source; the defaults halve k and widen the source to 0.05 so that a CPU solves it
     in minutes (README: solving PDEs)."""
     low, high = check_box(low, high, (1, 2))
-    k = _positive("the wavenumber", wavenumber)
-    sigma = _positive("the source width", source_width)
-    thickness = _positive("the PML thickness", pml)
-    strength = _positive("the PML strength", pml_strength)
+    reach, shortest = _reach(low, high), min(b - a for a, b in zip(low, high))
+    k = _scale("the wavenumber", wavenumber, reach, "k·|x|")
+    widest = math.sqrt(2 * math.log(1 / SOURCE_SHARE)) / k
+    sigma = _length(
+        "the source width",
+        source_width,
+        reach,
+        widest,
+        f"{widest:.3g}, where it radiates {SOURCE_SHARE:g} of a point source",
+    )
+    thickness = _length("the PML thickness", pml, reach, shortest / 2, "half the box's shortest side")
+    strength = _in_range("the PML strength", pml_strength, SCALE_FLOOR, SCALE_LIMIT, "the range of a problem's scales")
     center = tuple(float(v) for v in source)
     if len(center) != len(low):
         raise ValueError(f"the source needs one coordinate per axis ({len(low)}), got {list(center)}")
@@ -511,7 +616,7 @@ def point_source(
         "pml_strength": strength,
         "hard": options.hard,
     }
-    return PDE("point_source", problem, low, high, ("x", "y")[:dim], exact, parameters, ("Re u", "Im u"))
+    return PDE("point_source", problem, low, high, ("x", "y")[:dim], exact, parameters, ("Re u", "Im u"), options)
 
 
 @dataclass(frozen=True)

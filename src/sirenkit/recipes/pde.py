@@ -9,6 +9,7 @@ every `error_every` steps); at the end the solution and its error are drawn on t
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,10 +24,10 @@ from sirenkit.fit import FitConfig, FitResult
 from sirenkit.outputs import plot_curve, write_json
 from sirenkit.outputs.figures import plot_solution
 from sirenkit.problems import Problem
-from sirenkit.problems.base import evaluate_points
+from sirenkit.problems.base import evaluate_points, union_of_needs
 from sirenkit.problems.pde import PDE, PDES, PDEOptions
 from sirenkit.recipes.kind import fit_signal, register_kind
-from sirenkit.resources import Request
+from sirenkit.resources import Request, evaluation_request, training_bytes
 from sirenkit.store import Representation, load_representation
 
 SOLVE_FIELD = FieldConfig(width=128, depth=2, omega0=8.0)
@@ -41,6 +42,18 @@ GRID_POINTS = {1: 1000, 2: 200, 3: 64}
 """Nodes per axis of the grid the error is measured and the solution drawn on, by dimension."""
 ERROR_EVERY = 100
 """Steps between measurements of the error on the grid while training."""
+EVALUATION_CHUNK = inspect.signature(evaluate_points).parameters["chunk"].default
+"""Points the solution is evaluated on at once when the error is measured and the figures drawn
+(`evaluate_points`'s chunk)."""
+GRID_POINT_BYTES = 512
+"""Per grid point while the solution is measured and drawn, an upper end: the exact solution's
+float64 and complex128 temporaries (the point source's stretched coordinates, their depths in the
+layer, distances and Green's function: up to 40 values of 8 bytes), and the float32 coordinates,
+exact values, solution and error kept, with the figures' copies."""
+DRAW_POINT_BYTES = 40
+"""Per point drawn for a fixed collocation set, besides 16 bytes per axis: a boundary draw's face
+choice and index arrays (int64) and its pinned coordinate; per axis the uniform draw, its scaled
+and shifted copies and the point kept (float32)."""
 
 
 @dataclass
@@ -72,10 +85,16 @@ class Solved:
 @register_kind
 @dataclass(frozen=True)
 class PDEKind:
-    """A built-in PDE: inputs are the box's axes, outputs its channels (`PDE.channels`)."""
+    """A built-in PDE: inputs are the box's axes, outputs its channels (`PDE.channels`). It carries
+    the fit's settings, which its memory depends on, and how often the error is measured."""
 
     name: ClassVar[str] = "pde"
     noun: ClassVar[str] = "a PDE solution"
+    fit: FitConfig = SOLVE_FIT
+    """The fit's settings: its steps (how far a refined set grows) and L-BFGS share (whether the
+    optimizer keeps curvature pairs) set the memory of its steps."""
+    error_every: int = ERROR_EVERY
+    """Steps between measurements of the error against the exact solution."""
 
     def field_config(self, signal: PDE, config: FieldConfig) -> FieldConfig:
         return replace(config, in_dim=len(signal.low), out_dim=len(signal.channels))
@@ -84,12 +103,19 @@ class PDEKind:
         return {"problem": signal.name, "parameters": signal.parameters, "axes": list(signal.axes)}
 
     def problem(self, signal: PDE, batch: int | None, device: torch.device | str) -> Problem:
-        return signal.problem
+        """The problem as trained (its fixed collocation set drawn now, after `requests` was
+        checked), with the exact solution on the grid as its reference."""
+        problem = signal.problem
+        problem.reference = signal.reference(GRID_POINTS[len(signal.low)], self.error_every)
+        return problem
 
     def requests(
         self, signal: PDE, config: FieldConfig, batch: int | None, device: torch.device | str
     ) -> list[Request]:
-        return []
+        """The training step and what goes with it (`step_requests`), and the error measured and
+        the figures drawn on the grid (`grid_requests`)."""
+        device = str(torch.device(device))
+        return [*step_requests(signal, config, self.fit, device), *grid_requests(signal, config, device)]
 
     def live_metrics(self, signal: PDE) -> None:
         return None
@@ -112,6 +138,63 @@ class PDEKind:
                 plot_curve(result.history, run_dir / "curve.png", key="l2_error", label="L2 relative error", log=True)
             write_json(run_dir / "summary.json", solved.summary())
         return solved
+
+
+def step_requests(pde: PDE, config: FieldConfig, fit_config: FitConfig, device: str) -> list[Request]:
+    """A training step at its largest (`step_groups`, with L-BFGS's history if the fit takes it),
+    on `device`; with a fixed collocation set, its draw (all of it, and a refinement's candidates,
+    on the CPU) and a refinement's evaluation of the candidates, on `device`."""
+    groups = step_groups(pde, fit_config.steps)
+    points = sum(count for count, _, _ in groups)
+    lbfgs = fit_config.lbfgs > 0
+    fixed = pde.options.collocation is not None
+    what = f"training a {config.model} of width {config.width} and depth {config.depth} on {points:,} points per step"
+    lowers = f"{'--collocation' if fixed else '--batch (points per step)'}, --width or --depth"
+    requests = [Request(training_bytes(config, groups, lbfgs=lbfgs), what, lowers, device)]
+    refinement = pde.posed.refinement
+    candidates = refinement.candidates if refinement is not None else 0
+    if fixed:
+        drawn = (DRAW_POINT_BYTES + 16 * len(pde.low)) * (points + candidates)
+        requests.append(Request(drawn, f"drawing {points:,} collocation points", "--collocation"))
+    if refinement is not None:
+        refining = training_bytes(config, [(candidates, *groups[0][1:])], lbfgs=lbfgs)
+        what = f"refining the collocation set by the residual at {candidates:,} candidates"
+        requests.append(Request(refining, what, "--collocation", device))
+    return requests
+
+
+def grid_requests(pde: PDE, config: FieldConfig, device: str) -> list[Request]:
+    """Measuring the error and drawing the figures on the grid (`GRID_POINTS` per axis): its
+    values, on the CPU, and the solution evaluated a chunk at a time, on `device`."""
+    side, dim = GRID_POINTS[len(pde.low)], len(pde.low)
+    chunk = min(side**dim, EVALUATION_CHUNK)
+    what = f"measuring and drawing the solution on a grid of {side}^{dim} points"
+    return [
+        Request(side**dim * GRID_POINT_BYTES, what, "the box's axes (--low, --high)"),
+        evaluation_request(
+            config, chunk, f"evaluating the solution on {chunk:,} grid points at once", "--width", device
+        ),
+    ]
+
+
+def step_groups(pde: PDE, steps: int) -> list[tuple[int, int, bool]]:
+    """Each sample group of a training step of `pde` at its largest, as (points, derivative order,
+    whether the unmixed second derivatives are taken): a refined set (the equation's) grown by the
+    additions of all `steps` steps."""
+    refinement, equation = pde.posed.refinement, pde.posed.constraints[0]
+    growth = steps // refinement.every * refinement.add if refinement is not None else 0
+    groups = []
+    for members in pde.posed.sample_groups():
+        points = members[0].points + (growth if any(c is equation for c in members) else 0)
+        groups.append((points, *derivative_path(union_of_needs(members))))
+    return groups
+
+
+def derivative_path(needs: frozenset[str]) -> tuple[int, bool]:
+    """The derivative order of a constraint's needs and whether the unmixed second derivatives are
+    among them, as `problems.base.evaluate` takes them."""
+    second = "second" in needs
+    return (2 if second or "laplacian" in needs else 1 if "gradient" in needs else 0), second
 
 
 def make_pde(name: str, options: PDEOptions | None = None, **parameters: Any) -> PDE:
@@ -145,8 +228,7 @@ def solve(
     """
     if error_every < 1:
         raise InputError(f"error-every must be at least 1, got {error_every}")
-    pde.problem.reference = pde.reference(GRID_POINTS[len(pde.low)], error_every)
-    return fit_signal(PDEKind(), pde, field_config, fit_config, **settings)
+    return fit_signal(PDEKind(fit_config, error_every), pde, field_config, fit_config, **settings)
 
 
 def load_solution(path: str | Path) -> tuple[PDE, nn.Module]:
