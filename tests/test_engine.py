@@ -5,9 +5,11 @@ extra is not installed (`bash install.sh test ray`, which `make test` runs)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -82,6 +84,45 @@ def test_a_ray_address_that_does_not_answer_is_one_line_and_exit_2(tmp_path, cap
     code, err = run_cli(args, capsys)
     assert code == 2 and f"no Ray cluster answers at 127.0.0.1:{port}" in err and len(err.strip().splitlines()) == 1
     assert time.monotonic() - begin < 30 and not (tmp_path / "run").exists()
+
+
+LOCAL_RAY = """
+import socket
+from sirenkit.engine import shards
+
+def where(_):
+    import ray
+
+    host, port = ray.get_runtime_context().gcs_address.rsplit(":", 1)
+    try:  # the machine's own address, where one routes out (no packet is sent)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))
+            outside = probe.getsockname()[0]
+    except OSError:
+        outside = "127.0.0.1"
+    with socket.socket() as knock:
+        answered = outside != "127.0.0.1" and knock.connect_ex((outside, int(port))) == 0
+    return ray.nodes()[0]["NodeManagerAddress"], host, answered
+
+print(*next(shards(where, [0], workers=1)))
+"""
+
+
+def test_a_local_ray_listens_on_the_loopback_address_only_and_prints_no_notice(tmp_path):
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("needs the ray extra (bash install.sh test ray)")
+    unset = {"RAY_AUTH_MODE", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}  # as a user's shell leaves them
+    environment = {key: value for key, value in os.environ.items() if key not in unset}
+    child = subprocess.run(
+        [sys.executable, "-c", LOCAL_RAY],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**environment, "HOME": str(tmp_path)},  # Ray keeps its token in ~/.ray
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.split() == ["127.0.0.1", "127.0.0.1", "False"], child.stdout
+    assert "Token authentication" not in child.stderr and "Traceback" not in child.stderr, child.stderr
 
 
 def _task_pids() -> list[int]:

@@ -7,11 +7,17 @@ ends) or on the cluster at `address`. Results come back as tasks finish, in any 
 whose worker dies (killed, out of memory, a node lost) is run again, up to `RETRIES` times; an
 error raised by the function itself is not retried and reaches the caller as itself.
 Ray is an optional extra: `pip install 'sirenkit[ray]'`.
+
+A local instance is started with Ray's settings for it chosen explicitly (`LOCAL_SETTINGS`): it
+listens on the loopback address only, and its clients authenticate by a token, without Ray's
+notice of that on every start.
 """
 
 from __future__ import annotations
 
+import os
 import socket
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -24,6 +30,16 @@ RETRIES = 3
 """Runs of a task after its worker died, beyond the first (Ray's `max_retries`)."""
 ANSWER_SECONDS = 5.0
 """How long a cluster's address may take to accept a connection before it counts as silent."""
+LOCAL_SETTINGS = {"RAY_AUTH_MODE": "token", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+"""Ray's environment variables for a local instance, set where the user has not set them; Ray reads
+them as it is imported.
+
+- RAY_AUTH_MODE=token: clients authenticate by a token, Ray's own default for an instance that
+  `ray.init` starts; left unset, Ray prints on every start that it chose it.
+- RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0: Ray's single-machine setting, under which the node keeps the
+  loopback address it is given and its servers listen there only; otherwise Ray replaces that
+  address by the machine's and listens on every interface.
+"""
 
 
 def shards(
@@ -62,9 +78,14 @@ def run_shard(function: Callable[[Item], Result], item: Item) -> Result:
 
 def require_ray(workers: int | None = None, address: str | None = None):
     """The `ray` module, after checking `workers` and that `address` answers (`check_address`);
-    InputError saying what to install without it."""
+    InputError saying what to install without it. For a local instance (no `address`), Ray is
+    imported under `LOCAL_SETTINGS`; where this process imported it before, it keeps the settings
+    it was imported with."""
     if workers is not None and workers < 1:
         raise InputError(f"workers must be at least 1, got {workers}")
+    if address is None and "ray" not in sys.modules:
+        for name, value in LOCAL_SETTINGS.items():
+            os.environ.setdefault(name, value)
     try:
         import ray
     except ImportError:

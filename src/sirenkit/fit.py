@@ -388,7 +388,7 @@ def _fit(
         good = _Snapshot.of(field_, optimizer, progress)
 
     try:
-        with _StopRequests() as stop:
+        with _StopRequests(saving=run_dir is not None) as stop:
             while progress.step < config.steps:
                 step = progress.step + 1
                 now = elapsed_before + time.perf_counter() - begin
@@ -640,12 +640,14 @@ class _MetricsLog:
 
 class _StopRequests:
     """While active (in the main thread only), the first SIGINT or SIGTERM is recorded in
-    `signal_number` for the loop to act on after its step; a second one is handled as before."""
+    `signal_number` for the loop to act on after its step; a second one is handled as before.
+    `saving`: whether the stop saves a checkpoint (the notice says so only then)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self) -> None:
+    def __init__(self, saving: bool) -> None:
         self.signal_number = 0
+        self.saving = saving
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopRequests:
@@ -662,7 +664,8 @@ class _StopRequests:
     def _handle(self, number: int, frame: Any) -> None:
         if not self.signal_number:
             self.signal_number = number
-            notice(f"{signal.Signals(number).name}: stopping after this step and saving (again to stop at once)")
+            saving = " and saving" if self.saving else ""
+            notice(f"{signal.Signals(number).name}: stopping after this step{saving} (again to stop at once)")
             return
         previous = self._previous.get(number)
         if callable(previous):

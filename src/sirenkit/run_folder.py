@@ -109,6 +109,7 @@ class RunFolder:
         self._fresh = False
         self._created = False
         self._product_before: tuple[int, int] | None = None
+        self._progress_before: dict[Path, tuple[int, int] | None] = {}
 
     @property
     def replacing(self) -> bool:
@@ -127,6 +128,7 @@ class RunFolder:
         try:
             self.work = self._choose_work()
             self._product_before = _file_stamp(self.work / self.layout.product)
+            self._progress_before = self._progress_stamps()
         except BaseException:
             self._release()
             raise
@@ -135,7 +137,7 @@ class RunFolder:
     def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
         discarded = False
         try:
-            if exc_type is not None and self._fresh and not self.saved_anything():
+            if exc_type is not None and self._fresh and not self.saved_work():
                 self._discard()
                 discarded = True
         finally:
@@ -145,11 +147,13 @@ class RunFolder:
             with contextlib.suppress(OSError):
                 self.path.rmdir()
 
-    def saved_anything(self) -> bool:
-        """Whether the run holds work worth keeping: its product, or a file of its `progress`."""
-        return self.product_written() or any(
-            next(self.work.glob(pattern), None) is not None for pattern in self.layout.progress
-        )
+    def saved_work(self) -> bool:
+        """Whether this run wrote work worth keeping: its product, or a file of its `progress` that
+        is new or changed since the folder was opened (a resume refused at once wrote none)."""
+        return self.product_written() or bool(self._progress_stamps().items() - self._progress_before.items())
+
+    def _progress_stamps(self) -> dict[Path, tuple[int, int] | None]:
+        return {path: _file_stamp(path) for pattern in self.layout.progress for path in self.work.glob(pattern)}
 
     def _discard(self) -> None:
         """Remove what a new run that failed before it saved any work wrote (nothing of a user's)."""

@@ -260,6 +260,7 @@ def test_a_resume_checks_the_collection_and_its_settings(tmp_path, capsys):
     changed = ["fit", "image", str(folder), "--out", str(run), *TINY, "--resume", "--width", "32", "--lr", "0.5"]
     code, err = run_cli(changed, capsys)
     assert code == 2 and "--width 16 -> 32" in err and "--lr" in err and len(err.strip().splitlines()) == 1
+    assert "kept in" not in err  # a refused resume wrote nothing: its message is the refusal alone
     other = tmp_path / "other"
     other.mkdir()
     _image(other / "o", 3)

@@ -1,11 +1,19 @@
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 from PIL import Image as PILImage
 
 from conftest import run_cli, save_png
+from run_helpers import start_cli, wait_for
 from sirenkit.compression.container import MAGIC, Quantized, encode
 from sirenkit.compression.quantization import TensorCode, named_tensors
 from sirenkit.fields import FieldConfig, build_field
+from sirenkit.fit import FitInterrupted
+from sirenkit.recipes.compress import decompress, field_parameters
 from sirenkit.store import Representation
 
 QUICK = ["--seconds", "120", "--steps", "300", "--depth", "2", "--batch", "1536", "--precision", "fp32", "--quiet"]
@@ -19,6 +27,11 @@ def pixels(path) -> np.ndarray:
 @pytest.fixture
 def photo(tmp_path, astronaut32):
     return save_png(tmp_path / "photo.png", astronaut32.pixels)
+
+
+@pytest.fixture
+def tiny(tmp_path, astronaut32):
+    return save_png(tmp_path / "tiny.png", astronaut32.pixels[:16, :16])
 
 
 @pytest.fixture
@@ -117,3 +130,68 @@ def test_a_rate_too_low_or_bad_settings_are_refused_before_anything_is_written(t
         *run_cli(["compress", str(sound), "--out", str(out), "--bpp", "2"], capsys)
     )
     assert not out.exists()
+
+
+def test_a_rate_past_what_the_image_can_use_gives_a_field_no_larger_than_the_image(tmp_path, tiny):
+    out = tmp_path / "huge.skz"
+    quick = [*QUICK[:2], "--steps", "4", *QUICK[4:]]
+    child = start_cli(["compress", str(tiny), "--out", str(out), "--bpp", "1e9", *quick], stdout=subprocess.DEVNULL)
+    try:
+        _, err = child.communicate(timeout=120)  # a field as wide as a fixed cap allows would take hours here
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    assert field_parameters(decompress(out.read_bytes()).config) <= 16 * 16 * 3
+
+
+def test_an_interrupt_during_training_says_what_was_not_written(tmp_path, photo, capsys, monkeypatch):
+    import sirenkit.recipes.compress as codec
+
+    def interrupted(*args, **kwargs):
+        raise FitInterrupted(7, 100, signal.SIGINT, None)
+
+    monkeypatch.setattr(codec, "fit_signal", interrupted)
+    out = tmp_path / "never.skz"
+    code, err = run_cli(["compress", str(photo), "--out", str(out), "--bpp", "6", *QUICK], capsys)
+    assert code == 130 and err.strip() == f"sirenkit: interrupted at training step 7; {out} was not written", err
+    assert not out.exists()
+
+
+SLOW_SEARCH = """
+import pathlib, signal, sys
+import brotli, numpy as np
+signal.signal(signal.SIGINT, signal.default_int_handler)
+import sirenkit.recipes.compress as codec
+from sirenkit.cli import main
+
+mark, args = pathlib.Path(sys.argv[1]), sys.argv[2:]
+blob = (np.random.default_rng(0).normal(0, 20, 8_000_000).clip(-63, 63) + 63).astype(np.uint8).tobytes()
+sensitivities, encode = codec.sensitivities, codec.encode
+
+def started(*args, **kwargs):  # the search after training has begun: from now on, every encode takes seconds
+    mark.touch()
+    return sensitivities(*args, **kwargs)
+
+def slow(quantized):
+    if mark.exists():
+        brotli.compress(blob, quality=11, lgwin=24)  # one call into brotli, as a large field's encode is
+    return encode(quantized)
+
+codec.sensitivities, codec.encode = started, slow
+sys.exit(main(args))
+"""
+
+
+def test_ctrl_c_in_the_quantization_search_acts_at_once_even_mid_encode(tmp_path, tiny):
+    mark, out = tmp_path / "searching", tmp_path / "stopped.skz"
+    args = ["compress", str(tiny), "--out", str(out), "--bpp", "24", *QUICK[:2], "--steps", "4", *QUICK[4:]]
+    child = subprocess.Popen([sys.executable, "-c", SLOW_SEARCH, str(mark), *args], stderr=subprocess.PIPE, text=True)
+    wait_for(mark.exists, child)
+    time.sleep(0.5)  # into the first slow encode
+    child.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    said = child.stderr.readline()  # the command's last words, as soon as it acts (the exit takes torch's teardown)
+    assert time.monotonic() - sent < 2.5, said
+    assert said.strip() == "sirenkit: interrupted; nothing was written or changed", said
+    child.communicate(timeout=120)
+    assert child.returncode == 130 and not out.exists()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
+from conftest import run_cli
 from sirenkit.cli import main
 
 
@@ -68,3 +69,28 @@ def test_compare_refuses_unknown_models_and_snapshots_past_the_end(fitted_cli, c
     assert "unknown model" in capsys.readouterr().err
     assert main(["compare", "image", image, "--out", str(tmp_path), "--steps", "5", "--snapshots", "9"]) == 2
     assert "snapshot steps" in capsys.readouterr().err
+
+
+def test_a_tiled_model_takes_its_derivatives_through_autograd_and_forward_is_refused(tmp_path, camera, capsys):
+    source = tmp_path / "camera.png"
+    PILImage.fromarray((camera.pixels[::16, ::16, 0] * 255).round().astype(np.uint8)).save(source)
+    fit = ["fit", "image", str(source), "--out", str(tmp_path / "run"), "--tiles", "20", "--tile-overlap", "4"]
+    code, err = run_cli([*fit, "--steps", "3", "--width", "8", "--depth", "1", "--quiet"], capsys)
+    assert code == 0, err
+    model = str(tmp_path / "run" / "model.safetensors")
+    code, err = run_cli(["derivatives", model, "--method", "forward", "--out", str(tmp_path / "new" / "maps")], capsys)
+    assert code == 2 and "use --method autograd" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "new").exists()  # a refused run leaves no folder it made
+    code, err = run_cli(["derivatives", model, "--out", str(tmp_path / "maps")], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "maps" / "derivatives.json").read_text())["laplacian_relative_error"] > 0
+
+
+def test_a_refused_run_leaves_no_folder_it_made(fitted_cli, camera, tmp_path, capsys):
+    other = tmp_path / "other.png"
+    PILImage.fromarray((camera.pixels[:20, :30, 0] * 255).astype(np.uint8)).save(other)
+    model = str(fitted_cli / "run" / "model.safetensors")
+    for extra, message in ((["--image", str(other)], "fitted to"), (["--image", str(tmp_path / "no.png")], "no such")):
+        code, err = run_cli(["derivatives", model, *extra, "--out", str(tmp_path / "out" / "maps")], capsys)
+        assert code == 2 and message in err, err
+        assert not (tmp_path / "out").exists()

@@ -114,3 +114,13 @@ def test_bad_fit_input_gives_one_clear_line_and_exit_2(case, tmp_path, small_png
     assert code == 2
     assert err.count("\n") == 1 and "Traceback" not in err and message in err, err
     assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_a_tiled_resume_with_another_group_size_is_one_line_naming_the_option(small_png, tmp_path, capsys):
+    args = ["fit", "image", str(small_png), "--out", str(tmp_path / "run"), "--tiles", "24", "--width", "8"]
+    args += ["--depth", "1", "--quiet"]  # 32×48 pixels: 6 tiles of 24, in groups of 2 or of 4
+    assert run_cli([*args, "--steps", "2", "--group-size", "2"], capsys)[0] == 0
+    code, err = run_cli([*args, "--steps", "4", "--group-size", "4", "--resume"], capsys)
+    assert code == 2 and "--group-size 2 -> 4" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert run_cli([*args, "--steps", "4", "--group-size", "2", "--resume"], capsys)[0] == 0

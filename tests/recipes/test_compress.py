@@ -18,6 +18,7 @@ from sirenkit.recipes.compress import (
     LEVEL_LADDER,
     MEASURE_POINTS,
     architecture,
+    check_rate,
     choose_codes,
     codes_for,
     compress_at_rate,
@@ -28,16 +29,18 @@ from sirenkit.recipes.compress import (
     measure,
     search_rate,
     sensitivities,
+    within_memory,
 )
 from sirenkit.recipes.image import ImageKind, render_image
 from sirenkit.recipes.kind import fit_signal
+from sirenkit.signals import image_from_array
 
 QUICK = replace(COMPRESS, seconds=120.0, steps=400, precision="fp32", depth=2, batch=1536)
 
 
 @pytest.mark.parametrize("budget", [300, 2000, 15000, 60000])
 def test_the_architecture_is_the_widest_whose_weights_fit_the_budget(budget):
-    config = architecture(FieldConfig(out_dim=3), budget)
+    config = architecture(FieldConfig(out_dim=3), budget, 10**9)
     bits = 8 * (budget - HEADER_BYTES)
     assert config.depth == COMPRESS.depth and config.model == "siren"
     assert field_parameters(config) * COMPRESS.bits_per_weight <= bits
@@ -47,7 +50,53 @@ def test_the_architecture_is_the_widest_whose_weights_fit_the_budget(budget):
 
 def test_a_budget_too_small_for_any_field_is_refused():
     with pytest.raises(InputError, match="too small"):
-        architecture(FieldConfig(out_dim=3), HEADER_BYTES + 10)
+        architecture(FieldConfig(out_dim=3), HEADER_BYTES + 10, 10**9)
+
+
+@pytest.mark.parametrize("values", [64, 1024, 4608])
+def test_the_architecture_has_no_more_parameters_than_the_signal_has_values(values):
+    config = architecture(FieldConfig(out_dim=3), 10**12, values)  # a budget no field needs
+    assert field_parameters(config) <= values < field_parameters(replace(config, width=config.width + 1))
+    assert architecture(FieldConfig(out_dim=3), 10**12, 10).width == 2  # the narrowest field, whatever the values
+
+
+def test_the_field_is_narrowed_to_what_memory_allows(astronaut32, monkeypatch):
+    import sirenkit.recipes.compress as codec
+
+    config = replace(architecture(FieldConfig(out_dim=3), 10**12, 10**9), width=400)
+    requests = ImageKind().requests(astronaut32, replace(config, width=40), 1536, "cpu")
+    monkeypatch.setattr(codec, "available_memory", lambda device: max(request.bytes for request in requests))
+    assert within_memory(ImageKind(), astronaut32, config, 1536, "cpu").width == 40
+
+
+def test_a_rate_is_checked_before_training_a_narrower_field_when_the_planned_ones_file_cannot_fit(monkeypatch):
+    import sirenkit.recipes.compress as codec
+
+    gray, color = (image_from_array(np.full((32, 32, c), 128, np.uint8)) for c in (1, 3))
+    budget = 320  # 2.5 bpp of 32×32
+    planned = architecture(ImageKind().field_config(gray, FieldConfig()), budget, 1024, QUICK)
+    narrowed = check_rate(ImageKind(), gray, planned, budget)
+    assert 2 < narrowed.width < planned.width
+    compressed = compress_at_rate(ImageKind(), gray, 2.5, replace(QUICK, steps=20))
+    assert len(compressed.data) <= budget and compressed.quantized.config.width == narrowed.width
+
+    def never(*args, **kwargs):
+        raise AssertionError("trained before the rate was checked")
+
+    monkeypatch.setattr(codec, "fit_signal", never)
+    with pytest.raises(InputError, match="256 bytes is too small for any representation"):
+        compress_at_rate(ImageKind(), color, 2.0, COMPRESS)  # a field is planned, but not even width 2 fits
+
+
+def test_a_search_the_budget_cannot_bound_is_refused_before_training(astronaut32, monkeypatch):
+    import sirenkit.recipes.compress as codec
+
+    def never(*args, **kwargs):
+        raise AssertionError("trained before the search was bounded")
+
+    monkeypatch.setattr(codec, "fit_signal", never)
+    with pytest.raises(InputError, match=r"would take about .* more than --seconds 1e-06; ask for a lower rate"):
+        compress_at_rate(ImageKind(), astronaut32, 6.0, replace(QUICK, seconds=1e-6))
 
 
 def test_the_first_layer_and_every_bias_get_the_first_layers_bits_and_the_other_weights_the_levels():
@@ -102,6 +151,14 @@ def test_the_chosen_quantization_fits_and_is_within_a_percent_of_the_least_loss_
     # falls with the levels only nearly monotonically, so the chosen one may miss the least by a hair
     assert loss(chosen) <= 1.01 * min(loss(codes) for size, codes in sizes.values() if size <= budget)
     assert choose_codes(ImageKind(), astronaut32, fitted, min(s for s, _ in sizes.values()) - 1, "cpu") is None
+
+
+def test_a_search_out_of_time_keeps_the_best_candidate_it_measured(astronaut32, fitted):
+    budget = 2000
+    first = choose_codes(ImageKind(), astronaut32, fitted, budget, "cpu", seconds=0.0)  # the first candidate only
+    assert first is not None and len(encode(Quantized.of(fitted, first))) <= budget
+    codes = dict(zip(fitted.field.state_dict(), first, strict=True))
+    assert codes == dict(zip(codes, codes_for(fitted.field, FIRST_LAYER_BITS[0], codes["head.weight"].levels, False)))
 
 
 def test_a_tensors_sensitivity_is_the_loss_its_rounding_alone_adds(astronaut32, fitted):
@@ -186,6 +243,8 @@ def test_the_rate_search_returns_the_smallest_file_that_reached_the_psnr(astrona
 
 
 def test_settings_out_of_range_are_refused():
-    for bad in ({"seconds": 0}, {"qat": 1.0}, {"depth": -1}, {"bits_per_weight": 0}, {"max_fits": 0}, {"steps": 1}):
+    bad_settings = [{"seconds": 0}, {"qat": 1.0}, {"depth": -1}, {"max_fits": 0}, {"steps": 1}]
+    bad_settings += [{"bits_per_weight": bits} for bits in (0, 1e-9, 1e9, float("nan"))]
+    for bad in bad_settings:
         with pytest.raises(InputError):
             replace(COMPRESS, **bad)

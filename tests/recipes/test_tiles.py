@@ -16,6 +16,7 @@ from sirenkit.fields.tiled import TiledField, tile_grid
 from sirenkit.fit import FitConfig
 from sirenkit.recipes.image import ImageKind, render_image
 from sirenkit.recipes.tiles import fit_tiles, tile_group_folder
+from sirenkit.signals import load_image
 from sirenkit.store import load_representation, load_train_state
 
 FIT = FitConfig(steps=300, lr=1e-3, schedule="cosine", checkpoint_every=0, precision="fp32")
@@ -124,3 +125,30 @@ def test_a_clip_fits_as_tiles_and_renders_at_another_rate(tmp_path, capsys):
     assert code == 0, err
     rendered, rate = soundfile.read(run / "render_16000Hz.wav")
     assert rate == 16000 and rendered.shape[0] == 2 * 2000 - 1
+
+
+@pytest.mark.parametrize(
+    ("change", "refused"),
+    [({"group_size": 4}, "--group-size 2 -> 4"), ({"overlap": 6}, "--tile-overlap 8 -> 6")],
+)
+def test_a_resume_with_another_tile_layout_is_refused_by_the_option_that_changed(tmp_path, change, refused):
+    image = load_image(save_png(tmp_path / "in.png", np.linspace(0, 1, 48 * 40).reshape(48, 40, 1)))
+
+    def tiles(steps: int, resume: bool, **layout):
+        return fit_tiles(
+            ImageKind(),
+            image,
+            image.shape,
+            _crop,
+            FieldConfig(width=8, depth=1),
+            replace(FIT, steps=steps),
+            **{"tile": 24, "overlap": 8, "group_size": 2, **layout},
+            run_dir=tmp_path / "run",
+            resume=resume,
+            quiet=True,
+        )
+
+    tiles(2, False)  # 6 tiles in three groups of two
+    with pytest.raises(InputError, match=refused):
+        tiles(4, True, **change)
+    assert tiles(4, True).result.steps == 4  # the same layout resumes

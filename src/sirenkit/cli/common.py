@@ -177,18 +177,18 @@ def run_fit(
             outcome = recipe(settings)
         except FitInterrupted as stop:
             where = f"interrupted at step {stop.step} of {stop.steps}"
-            if not folder.saved_anything():
+            if not folder.saved_work():
                 raise RunStopped(stop.exit_code, f"{where}; nothing was written") from None
             raise RunStopped(stop.exit_code, f"{where}; {_unfinished(folder, args.out)}") from None
         except TrainingDiverged as error:
             untouched = f"; the previous run in {folder.path} is untouched" if folder.replacing else ""
             raise InputError(f"{error}{untouched}") from None
         except KeyboardInterrupt as stop:
-            if not folder.saved_anything():
+            if not folder.saved_work():
                 raise
             raise RunStopped(getattr(stop, "exit_code", 130), f"interrupted; {_keep(folder, args.out)}") from None
         except Exception as error:
-            if not folder.saved_anything():
+            if not folder.saved_work():
                 raise
             if isinstance(error, OSError):
                 reason = describe_os_error(error)

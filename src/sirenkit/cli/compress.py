@@ -88,8 +88,10 @@ def run_compress(args: argparse.Namespace) -> None:
             compressed = compress_at_rate(kind, signal, args.bpp, settings, **options)
         else:
             compressed = search_rate(kind, signal, args.psnr, settings, **options)
-    except FitInterrupted as stop:
-        raise RunStopped(stop.exit_code, "interrupted; nothing was written") from None
+    except FitInterrupted as stop:  # a compression keeps no checkpoint: the fit stopped and saved nothing
+        raise RunStopped(
+            stop.exit_code, f"interrupted at training step {stop.step}; {args.out} was not written"
+        ) from None
     atomic_write(args.out, lambda tmp: tmp.write_bytes(compressed.data))
     summary = compressed.summary()
     stages = ", ".join(f"{stage} {measures['psnr']:.2f}" for stage, measures in summary["stages"].items())

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sirenkit.calculus import METHODS
@@ -76,17 +79,35 @@ def run_derivatives(args: argparse.Namespace) -> None:
     if source is None:
         raise InputError("this checkpoint does not record its source image: pass it with --image")
     size = parse_size(args.size) if args.size else None
+    image = load_image(source)
     run_dir = args.out or args.checkpoint.parent
-    prepare_outputs([run_dir / name for name in DERIVATIVE_FILES], [args.checkpoint, source])
-    metrics = derivatives_report(
-        representation, load_image(source), run_dir, size=size, method=args.method, device=resolve_device(args.device)
-    )
+    with _removed_if_refused(run_dir):
+        prepare_outputs([run_dir / name for name in DERIVATIVE_FILES], [args.checkpoint, source])
+        metrics = derivatives_report(
+            representation, image, run_dir, size=size, method=args.method, device=resolve_device(args.device)
+        )
     print(
         f"gradient: PSNR {format_metric(metrics['gradient_psnr_db'], '.2f', ' dB')}, "
         f"relative error {format_metric(metrics['gradient_relative_error'], '.3f')}; "
         f"Laplacian: PSNR {format_metric(metrics['laplacian_psnr_db'], '.2f', ' dB')}, "
         f"relative error {format_metric(metrics['laplacian_relative_error'], '.3f')} -> {run_dir}"
     )
+
+
+@contextmanager
+def _removed_if_refused(folder: Path) -> Iterator[None]:
+    """Run the body; if it raises, remove `folder` and the parents made for it, those it left
+    empty: a refused run leaves no folder it created."""
+    made = list(itertools.takewhile(lambda path: not path.exists(), (folder, *folder.parents)))
+    try:
+        yield
+    except BaseException:
+        for path in made:  # deepest first
+            try:
+                path.rmdir()
+            except OSError:  # not made after all, or holds a file
+                break
+        raise
 
 
 def _table_row(label: str, step: str, metrics: dict[str, float]) -> str:

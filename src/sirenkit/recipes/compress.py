@@ -4,7 +4,10 @@
 (per pixel for an image), every byte of the file counted:
 
 1. the architecture comes from the budget (`architecture`: a SIREN of `COMPRESS.depth` hidden
-   layers, as wide as the budget allows at `COMPRESS.bits_per_weight` bits per weight);
+   layers, as wide as the budget allows at `COMPRESS.bits_per_weight` bits per weight, with no
+   more parameters than the signal has values, and no wider than memory allows: `within_memory`);
+   before training, the initialized field's coarsest quantization must fit the budget
+   (`check_rate`: a narrower field where it does not, `RateTooLow` where not even the narrowest's does);
 2. the field is fitted in float through the kind's fit path (`fit_signal`);
 3. the quantization is chosen by measured rate–distortion (`choose_codes`): for each candidate
    width of the first layer's and the biases' integers and each choice of per-tensor or
@@ -17,6 +20,13 @@
    fit trained close to its optimum can come out of fine-tuning worse);
 5. the file is written by `compression.container.encode` (brotli-coded integers).
 
+Bounds. The work around training is bounded by the signal and by the time budget: the field by
+the signal's values and by memory (step 1); each quantization search starts no candidate once
+`seconds` have passed since it began (`choose_codes`), and a rate whose search could not measure
+even its first candidate in `seconds`, by the time an encode and a measure of the initialized
+field take, is refused before training (`check_search_time`). Encodes run in a thread of their
+own, waited on from the caller's (`_encoded`), so that Ctrl-C acts at once, even mid-encode.
+
 `search_rate(kind, signal, P)` looks for the smallest file that reaches P dB.
 `decompress(data)` reads a file back into a `Representation`, which the kind's renderer draws at
 any size.
@@ -26,6 +36,10 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from itertools import product
 from typing import Any, Literal
@@ -43,10 +57,16 @@ from sirenkit.compression.quantization import (
     remove_fake_quantization,
 )
 from sirenkit.errors import InputError
-from sirenkit.fields import FieldConfig
+from sirenkit.fields import FieldConfig, build_field
 from sirenkit.fit import FitConfig, fit
 from sirenkit.recipes.kind import Kind, fit_signal
+from sirenkit.resources import available_memory
 from sirenkit.store import Representation
+
+BITS_PER_WEIGHT = (1.0, 16.0)
+"""The range of `CompressConfig.bits_per_weight`: sized for fewer bits, the field is wider than the
+coarsest levels `choose_codes` tries could store in the budget; for more, narrower than the widest
+integers it stores (`FIRST_LAYER_BITS`) need."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +74,8 @@ class CompressConfig:
     """Settings of the codec; `COMPRESS` holds the defaults of `sirenkit compress`."""
 
     seconds: float = 60.0
-    """Training time per fit, in seconds (float fit and fine-tuning together)."""
+    """Training time per fit, in seconds (float fit and fine-tuning together); it also bounds each
+    quantization search (module docstring, "Bounds")."""
     steps: int | None = None
     """Also stop each fit after this many steps (float fit and fine-tuning together): with a
     `seconds` that does not run out first, the same file on every run. None: time only."""
@@ -91,8 +112,9 @@ class CompressConfig:
             raise InputError(f"qat must be in [0, 1), got {self.qat}")
         if self.depth < 0:
             raise InputError(f"depth must be at least 0, got {self.depth}")
-        if not self.bits_per_weight > 0:
-            raise InputError(f"bits-per-weight must be positive, got {self.bits_per_weight}")
+        low, high = BITS_PER_WEIGHT
+        if not low <= self.bits_per_weight <= high:
+            raise InputError(f"bits-per-weight must be between {low:g} and {high:g}, got {self.bits_per_weight:g}")
         if self.steps is not None and self.steps < 2:
             raise InputError(f"steps must be at least 2, got {self.steps}")
         if self.batch < 1 or self.max_fits < 1:
@@ -235,20 +257,137 @@ def narrowest(config: FieldConfig, settings: CompressConfig = COMPRESS) -> Field
     return replace(config, model="siren", depth=settings.depth, width=2)
 
 
-def architecture(config: FieldConfig, budget_bytes: int, settings: CompressConfig = COMPRESS) -> FieldConfig:
+def architecture(
+    config: FieldConfig, budget_bytes: int, values: int, settings: CompressConfig = COMPRESS
+) -> FieldConfig:
     """The widest SIREN of `settings.depth` hidden layers whose `planned_bytes` fit `budget_bytes`
-    (`config` gives the inputs, outputs and ω0); `RateTooLow` when not even `narrowest` fits."""
+    and whose parameters do not outnumber the signal's `values` (samples × channels: parameters
+    past the values buy no fidelity, only training and search time); `config` gives the inputs,
+    outputs and ω0. `RateTooLow` when not even `narrowest` fits the budget; `narrowest` itself
+    when it alone outnumbers the values."""
     shaped = narrowest(config, settings)
     if planned_bytes(shaped, settings) > budget_bytes:
-        raise RateTooLow(f"{budget_bytes} bytes is too small for any representation; ask for a higher rate")
-    low, high = 2, 4096
+        raise RateTooLow(_too_small(budget_bytes))
+    return _widest(
+        shaped,
+        lambda candidate: planned_bytes(candidate, settings) <= budget_bytes and field_parameters(candidate) <= values,
+    )
+
+
+def _too_small(budget_bytes: int) -> str:
+    return f"{budget_bytes} bytes is too small for any representation; ask for a higher rate"
+
+
+def _widest(shaped: FieldConfig, fits: Callable[[FieldConfig], bool], high: int | None = None) -> FieldConfig:
+    """`shaped` at the largest width from its own up that `fits` (a test that holds up to some
+    width and fails past it), no wider than `high` (None: bracketed by doubling the width), found
+    by bisection; `shaped` when no wider one fits."""
+    low = shaped.width
+    if high is None:
+        high = low
+        while fits(replace(shaped, width=2 * high)):
+            high *= 2
+        low, high = high, 2 * high - 1
     while low < high:
         mid = (low + high + 1) // 2
-        if planned_bytes(replace(shaped, width=mid), settings) <= budget_bytes:
+        if fits(replace(shaped, width=mid)):
             low = mid
         else:
             high = mid - 1
     return replace(shaped, width=low)
+
+
+def within_memory(kind: Kind, signal: Any, config: FieldConfig, batch: int, device: torch.device | str) -> FieldConfig:
+    """`config` narrowed to the widest field whose fit on `batch` points a step the kind's memory
+    requests (`Kind.requests`) leave room for; width 2 when none does (the fit then refuses it,
+    saying what to lower)."""
+    free: dict[str, int] = {}
+
+    def fits(candidate: FieldConfig) -> bool:
+        for request in kind.requests(signal, candidate, batch, device):
+            if request.device not in free:
+                free[request.device] = available_memory(request.device)
+            if request.bytes > free[request.device]:
+                return False
+        return True
+
+    return _widest(replace(config, width=2), fits, config.width)
+
+
+def coarsest_codes(field_: torch.nn.Module) -> list[TensorCode]:
+    """The coarsest quantization `choose_codes` gives every tensor alike: `FIRST_LAYER_BITS[0]`
+    bits, `LEVEL_LADDER[0]` levels, one scale per tensor."""
+    return codes_for(field_, FIRST_LAYER_BITS[0], LEVEL_LADDER[0], False)
+
+
+def initialized(kind: Kind, signal: Any, config: FieldConfig, seed: int) -> Representation:
+    """The untrained representation of `signal` that a fit of `config` from `seed` starts from."""
+    return Representation(build_field(config, seed=seed), config, {"kind": kind.name, **kind.metadata(signal)})
+
+
+def coarsest_file(representation: Representation) -> bytes:
+    """The file of `representation` quantized at `coarsest_codes`."""
+    return _encoded(Quantized.of(representation, coarsest_codes(representation.field)))
+
+
+RATE_MARGIN = 0.1
+"""The share by which `check_rate` lets a trained field's coarsest file outgrow the initialized
+field's."""
+
+
+def check_rate(kind: Kind, signal: Any, config: FieldConfig, budget_bytes: int, seed: int = 0) -> FieldConfig:
+    """Before training: the widest field no wider than `config` whose initialized weights'
+    `coarsest_codes` file, `RATE_MARGIN` larger, fits `budget_bytes`, so that a quantization of the
+    trained field fits. An initialized SIREN's weights are uniform, so their rounding fills every
+    level evenly, and a trained field's file at that code comes out smaller; but where the file is
+    mostly header and float scales, brotli's way with a small input can make it somewhat larger,
+    which the margin covers. `RateTooLow` when not even width 2 fits."""
+
+    def fits(candidate: FieldConfig) -> bool:
+        return len(coarsest_file(initialized(kind, signal, candidate, seed))) * (1 + RATE_MARGIN) <= budget_bytes
+
+    if fits(config):
+        return config
+    if not fits(replace(config, width=2)):
+        raise RateTooLow(_too_small(budget_bytes))
+    return _widest(replace(config, width=2), fits, config.width - 1)
+
+
+SEARCH_STEPS = math.ceil(math.log2(len(LEVEL_LADDER) + 1))
+"""Encodes that one candidate of `choose_codes` takes: a bisection over the levels of
+`LEVEL_LADDER` and the outcome that none fits."""
+ENCODE_PLANES = 2
+"""How many times longer than the coarsest file a candidate's file can take to encode: its
+integers take up to two byte planes (`compression.container.plane_count`) where the coarsest's take one."""
+PROBE_PARAMETERS = 2**16
+"""Parameters, at most, of the field `check_search_time` times: a wider field's times are scaled
+from a narrower one's, so that the estimate costs little whatever the field."""
+
+
+def check_search_time(
+    kind: Kind, signal: Any, config: FieldConfig, settings: CompressConfig, device: torch.device | str, seed: int = 0
+) -> None:
+    """Before training: refuse (InputError) a field whose quantization search could not measure
+    its first candidate within `settings.seconds`, by the time its initialized form takes to
+    encode (`coarsest_file`) and to `measure`: the `sensitivities` (a measure per tensor and one
+    more), then `SEARCH_STEPS` encodes of up to `ENCODE_PLANES` times that time and a measure.
+    The times are those of the field narrowed to at most `PROBE_PARAMETERS` parameters, scaled by
+    the parameters (an encode's bytes and a measure's products grow in proportion to them)."""
+    probe = _widest(replace(config, width=2), lambda c: field_parameters(c) <= PROBE_PARAMETERS, config.width)
+    representation = initialized(kind, signal, probe, seed)
+    begin = time.perf_counter()
+    coarsest_file(representation)
+    encoding = time.perf_counter() - begin
+    measure(kind, signal, representation, device, MEASURE_POINTS)
+    measuring = time.perf_counter() - begin - encoding
+    tensors = len(named_tensors(representation.field))
+    scale = field_parameters(config) / field_parameters(probe)
+    estimate = scale * ((tensors + 2) * measuring + SEARCH_STEPS * ENCODE_PLANES * encoding)
+    if estimate > settings.seconds:
+        raise InputError(
+            f"choosing how to quantize a width-{config.width} field would take about {estimate:.2f} s for its "
+            f"first candidate, more than --seconds {settings.seconds:g}; ask for a lower rate or give more --seconds"
+        )
 
 
 @dataclass
@@ -315,7 +454,12 @@ def measure(
 
 
 def choose_codes(
-    kind: Kind, signal: Any, representation: Representation, budget_bytes: int, device: torch.device | str
+    kind: Kind,
+    signal: Any,
+    representation: Representation,
+    budget_bytes: int,
+    device: torch.device | str,
+    seconds: float | None = None,
 ) -> list[TensorCode] | None:
     """The quantization with the least loss on `MEASURE_POINTS` sample points whose file fits
     `budget_bytes`; None when none fits. For each width of the first layer's and the biases'
@@ -323,10 +467,14 @@ def choose_codes(
     weights get the most levels of `LEVEL_LADDER` that fit (a bisection: the file grows with the
     levels), either the same for every such tensor or shared out by what rounding each costs
     (`sensitivities`, `level_ratios`), so the file fills its budget; the candidates are then
-    measured against each other."""
+    measured against each other. Once `seconds` have passed (None: no limit) and a candidate fits,
+    no further candidate starts: the best measured is returned."""
+    begin = time.perf_counter()
     best: tuple[float, list[TensorCode]] | None = None
     by_cost = level_ratios(representation.field, sensitivities(kind, signal, representation, device))
     for first_bits, per_channel, ratios in product(FIRST_LAYER_BITS, (False, True), (None, by_cost)):
+        if best is not None and seconds is not None and time.perf_counter() - begin > seconds:
+            break
         codes = _most_levels(representation, first_bits, per_channel, ratios, budget_bytes)
         if codes is None:
             continue
@@ -348,7 +496,7 @@ def _most_levels(
 
     def fits(levels: int) -> bool:
         codes = codes_for(representation.field, first_bits, levels, per_channel, ratios)
-        return len(encode(Quantized.of(representation, codes))) <= budget_bytes
+        return len(_encoded(Quantized.of(representation, codes))) <= budget_bytes
 
     low, high = -1, len(LEVEL_LADDER) - 1  # LEVEL_LADDER[: low + 1] is known to fit
     while low < high:
@@ -358,6 +506,23 @@ def _most_levels(
         else:
             high = mid - 1
     return None if low < 0 else codes_for(representation.field, first_bits, LEVEL_LADDER[low], per_channel, ratios)
+
+
+def _encoded(quantized: Quantized) -> bytes:
+    """`encode(quantized)` run in a daemon thread and waited on here, so that Ctrl-C acts at once:
+    Python raises KeyboardInterrupt between bytecodes only, and one call into brotli (which lets
+    other threads run) is one bytecode however long it takes. An encode whose wait was interrupted
+    finishes, unread, in its thread."""
+    done: Future[bytes] = Future()
+
+    def run() -> None:
+        try:
+            done.set_result(encode(quantized))
+        except BaseException as error:  # handed to the waiting thread, which raises it
+            done.set_exception(error)
+
+    threading.Thread(target=run, name="sirenkit-encode", daemon=True).start()
+    return done.result()
 
 
 def compress_at_rate(
@@ -373,27 +538,33 @@ def compress_at_rate(
 ) -> Compressed:
     """The best file of at most `bpp` bits per sample point this codec makes of `signal` in
     `settings.seconds` of training (module docstring: architecture, fit, measured quantization,
-    fine-tuning, entropy coding). `RateTooLow` when no field, or no quantization of it, fits."""
+    fine-tuning, entropy coding, and the bounds on each). `RateTooLow` when no field, or no
+    quantization of it, fits; InputError, before training, for a field whose quantization search
+    `settings.seconds` cannot bound (`check_search_time`)."""
     if not (bpp > 0 and math.isfinite(bpp)):
         raise InputError(f"bpp must be a positive number, got {bpp}")
     points = sample_points(kind, signal)
     budget = math.floor(bpp * points / 8)
-    config = architecture(kind.field_config(signal, field_config or FieldConfig()), budget, settings)
+    shaped = kind.field_config(signal, field_config or FieldConfig())
+    planned = architecture(shaped, budget, points * shaped.out_dim, settings)
+    config = within_memory(kind, signal, planned, settings.batch, device)
+    check_search_time(kind, signal, config, settings, device, seed)  # before `check_rate` encodes the field whole
+    config = check_rate(kind, signal, config, budget, seed)
     fit_config = settings.fit_config(settings.lr, settings.float_steps, (1 - settings.qat) * settings.seconds, seed)
     outcome = fit_signal(kind, signal, config, fit_config, batch=settings.batch, device=device, quiet=quiet)
     representation, seconds = outcome.result.representation, outcome.result.seconds
-    codes = choose_codes(kind, signal, representation, budget, device)
+    codes = choose_codes(kind, signal, representation, budget, device, settings.seconds)
     if codes is None:
         raise RateTooLow(f"no quantization of a width-{config.width} field fits {budget} bytes; ask for a higher rate")
     stages = {"fit": measure(kind, signal, representation, device)}
     candidates = {"rounded": Quantized.of(representation, codes)}
     if settings.qat > 0:
         seconds += fine_tune(kind, signal, representation, codes, settings, device=device, quiet=quiet, seed=seed)
-        if len(encode(Quantized.of(representation, codes))) > budget:  # fine-tuning moved the entropy
-            codes = choose_codes(kind, signal, representation, budget, device)
+        if len(_encoded(Quantized.of(representation, codes))) > budget:  # fine-tuning moved the entropy
+            codes = choose_codes(kind, signal, representation, budget, device, settings.seconds)
         if codes is not None:
             candidates["fine-tuned"] = Quantized.of(representation, codes)
-    files = {stage: encode(quantized) for stage, quantized in candidates.items()}
+    files = {stage: _encoded(quantized) for stage, quantized in candidates.items()}
     stages |= {stage: measure(kind, signal, decompress(data), device) for stage, data in files.items()}
     kept = min(files, key=lambda stage: stages[stage]["loss"])
     return Compressed(files[kept], candidates[kept], points, stages[kept], seconds, stages)

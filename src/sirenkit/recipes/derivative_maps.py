@@ -25,6 +25,7 @@ import torch
 from sirenkit.calculus import Method, jet
 from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig, frozen
+from sirenkit.fields.tiled import TiledField
 from sirenkit.fit import FitConfig
 from sirenkit.outputs import image_psnr, psnr_from_mse, write_json, write_png
 from sirenkit.outputs.figures import colorize, plot_derivative_grid
@@ -73,11 +74,13 @@ def field_derivatives(
 ) -> DerivativeMaps:
     """The represented image's gradient and Laplacian on a (height, width) grid over the source's extent.
 
-    `method` picks the calculus path ("autograd" forces the reference). Evaluated chunk by chunk
-    without keeping a graph, so memory does not grow with the size.
+    `method` picks the calculus path ("autograd" forces the reference; `check_method` says which
+    fields take "forward"). Evaluated chunk by chunk without keeping a graph, so memory does not
+    grow with the size.
     """
     signal = representation.signal
     kind_name(representation, "image")
+    check_method(representation, method)
     shape = size or tuple(signal["shape"])
     field_ = representation.field.to(device)
 
@@ -93,6 +96,17 @@ def field_derivatives(
     channels = int(signal["channels"])
     gradient = values[..., : 2 * channels].reshape(*shape, channels, 2) / 2
     return DerivativeMaps(gradient, values[..., 2 * channels :] / 2)
+
+
+def check_method(representation: Representation, method: Method) -> None:
+    """InputError for a calculus path the represented field cannot take. The forward path pushes
+    derivatives through the layers of a network (or of a batch of them: `calculus.forward`); a
+    tiled field blends many networks by weights that vary over the grid (`fields.tiled`), and
+    takes its derivatives through autograd, which "auto" chooses for it."""
+    if method == "forward" and isinstance(representation.field, TiledField):
+        raise InputError(
+            "--method forward cannot differentiate a tiled field (fitted with --tiles); use --method autograd"
+        )
 
 
 def map_psnr(estimate: np.ndarray, truth: np.ndarray) -> float:
@@ -169,7 +183,11 @@ def derivatives_report(
     at_source = field_derivatives(representation, method=method, device=device)
     metrics = derivative_metrics(at_source, truth)
     scale = DisplayScale.of(truth)
-    drawn = at_source if size in (None, image.shape) else field_derivatives(representation, size, method=method)
+    drawn = (
+        at_source
+        if size in (None, image.shape)
+        else field_derivatives(representation, size, method=method, device=device)
+    )
     write_derivative_maps(run_dir, drawn, scale, "network_")
     write_derivative_maps(run_dir, truth, scale, "data_")
     write_json(

@@ -25,7 +25,7 @@ from sirenkit.fields.tiled import TiledField, tile_grid
 from sirenkit.fit import FitConfig, FitResult, LiveMetrics
 from sirenkit.recipes.collection import GROUP_SIZE, fit_batched
 from sirenkit.recipes.kind import Kind, OutcomeT, check_batch
-from sirenkit.run_folder import CHECKPOINT_NAME, MODEL_NAME
+from sirenkit.run_folder import CHECKPOINT_NAME, MODEL_NAME, RunLayout
 from sirenkit.store import Representation, save_representation
 
 SignalT = TypeVar("SignalT")
@@ -33,6 +33,12 @@ TILE_OVERLAP = 8
 """Samples that neighbouring tiles share along each axis by default: the blend's ramps."""
 TILE_GROUP_FOLDER = "tiles"
 """The folder of a tiled run that holds one folder per group of tiles (`tile_group_folder`)."""
+TILES_LAYOUT = RunLayout(
+    resumes_from=f"{TILE_GROUP_FOLDER}/0000/{CHECKPOINT_NAME}",
+    progress=(f"{TILE_GROUP_FOLDER}/*/{CHECKPOINT_NAME}",),
+    saved="the checkpoints of its groups of tiles",
+)
+"""A tiled fit's run folder (`run_folder.RunLayout`): finished once the blended model is written."""
 
 
 def fit_tiles(
@@ -65,7 +71,8 @@ def fit_tiles(
     shared evenly by the groups. With `run_dir`, group g keeps its checkpoint and metrics in
     `tile_group_folder(run_dir, g)`, a resume continues each group from its own, and the kind's
     files and model.safetensors (the blended `TiledField`) are written as
-    `recipes.kind.fit_signal` writes them. A kind whose grid is not isotropic records its axes'
+    `recipes.kind.fit_signal` writes them; a resume with another layout is refused
+    (`layout_identity`). A kind whose grid is not isotropic records its axes'
     half-extents as "extents" in its metadata (a video's time axis); the blend takes them there.
     """
     if tile < 2:
@@ -96,7 +103,7 @@ def fit_tiles(
         run_dir=run_dir,
         resume=resume,
         quiet=quiet or workers is not None or ray_address is not None,
-        identity=identity,
+        identity=layout_identity(identity, tile, overlap, group_size),
     )
     results = dict(shards(fit_group, list(enumerate(groups)), workers=workers, address=ray_address))
     results = [results[number] for number in range(len(groups))]
@@ -113,6 +120,17 @@ def fit_tiles(
     seconds = sum(result.seconds for result in results)
     steps = min(result.steps for result in results)
     return kind.finish(FitResult(blended, history, seconds, steps), signal, device, run_dir)
+
+
+def layout_identity(identity: dict[str, Any] | None, tile: int, overlap: int, group_size: int) -> dict[str, Any]:
+    """`identity` with the tile layout among its options, by the names of the options that set it
+    (`--tiles`, `--tile-overlap`, `--group-size`): which tiles a group holds, and how many, follows
+    from them, so a resume that changes one is refused by name (`fit.fit`) instead of meeting a
+    checkpoint of other tiles. Members of a collection end the same whatever their groups; tiles
+    do not."""
+    identity = identity or {}
+    layout = {"tiles": tile, "tile_overlap": overlap, "group_size": group_size}
+    return {**identity, "options": {**identity.get("options", {}), **layout}}
 
 
 def tile_group_folder(run_dir: Path, number: int) -> Path:
