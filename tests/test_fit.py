@@ -384,3 +384,33 @@ def test_a_refined_run_keeps_its_grown_collocation_set_across_a_resume(tmp_path)
         whole.representation.field.state_dict().values(), resumed.representation.field.state_dict().values()
     ):
         assert torch.equal(a, b)
+
+
+def test_a_metrics_write_error_names_metrics_jsonl(tmp_path):
+    # A write past the file-size limit fails at the row's flush and again when the log is closed
+    # (closing flushes what the failed write left buffered): both must name the file.
+    import subprocess
+    import sys
+
+    from run_helpers import limit_file_size
+
+    run = tmp_path / "run"
+    code = f"""
+import torch
+from sirenkit.errors import describe_os_error
+from sirenkit.fields import FieldConfig, build_field
+from sirenkit.fit import FitConfig, fit
+from sirenkit.problems import PointSet, fitting_problem
+from sirenkit.store import Representation
+config = FieldConfig(width=4, depth=0)
+problem = fitting_problem(PointSet(torch.rand(16, 2), {{"target": torch.rand(16, 1)}}))
+settings = FitConfig(steps=400, checkpoint_every=0, checkpoint_seconds=0, log_every=1, precision="fp32")
+try:
+    fit(Representation(build_field(config), config, {{}}), problem, settings, run_dir={str(run)!r}, quiet=True)
+except OSError as error:
+    print(describe_os_error(error))
+"""
+    child = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, preexec_fn=limit_file_size(4096), timeout=120
+    )
+    assert child.stdout.strip() == f"{run / 'metrics.jsonl'}: File too large", child.stdout + child.stderr

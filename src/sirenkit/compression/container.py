@@ -16,11 +16,13 @@ The scales are float32, little-endian. Each tensor's integers are offset by its 
 non-negative and stored in one byte plane (levels up to 127) or two, high plane first, so that
 brotli (a kept entropy coder: LZ77 with context-modelled Huffman codes) sees the nearly constant
 high bytes of a wide code together. Decoding is a pure function of the bytes: the same file gives the same weights.
+It inflates no more than the header implies, and checks the header before it allocates (`decode`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from dataclasses import dataclass, fields
 from numbers import Real
@@ -30,10 +32,11 @@ import brotli
 import numpy as np
 import torch
 
-from sirenkit.compression.quantization import TensorCode, dequantize, named_tensors, quantize
+from sirenkit.compression.quantization import MAX_LEVELS, TensorCode, dequantize, named_tensors, quantize
 from sirenkit.errors import InputError
 from sirenkit.fields import FieldConfig, build_field
-from sirenkit.store import Representation
+from sirenkit.resources import Request, require
+from sirenkit.store import Representation, check_signal, json_document
 
 MAGIC = b"SKZ"
 VERSION = 1
@@ -122,9 +125,24 @@ def _planes(q: torch.Tensor, code: TensorCode) -> bytes:
     return b"".join(((values >> (8 * k)) & 0xFF).astype(np.uint8).tobytes() for k in reversed(range(count)))
 
 
+DECODED_VALUE_BYTES = 16
+"""Memory per weight while a file is decoded and its field built, at most: the int32 integer kept
+(4 bytes), and either the int32 sum of its byte planes and two int32 temporaries of the join (12),
+or later the field's float32 weight and the float32 q·s product it is loaded from (8)."""
+BODY_BUFFERS = 3
+"""Memory per byte of the body while it is inflated: brotli's output buffer grows by doubling, so
+it may hold up to about twice the bytes asked for, and the bytearray they are gathered in one more."""
+
+
 def decode(data: bytes, name: str = "the file") -> Quantized:
-    """Read a compressed file's bytes; InputError naming `name` for a file that is foreign,
-    of another version, truncated or corrupt."""
+    """Read a compressed file's bytes; InputError naming `name` for a file that is foreign, of
+    another version, truncated or corrupt, or whose field would not fit in memory.
+
+    Nothing is inflated or allocated past what the header implies: first the header's length and
+    the header, then, once the header is found sound and the memory its field needs is there
+    (`resources.require`), the body its tensors need and one byte more, to tell that nothing else
+    follows. The checksum is then compared with the body.
+    """
     if data[: len(MAGIC)] != MAGIC:
         raise InputError(f"{name} is not a sirenkit compressed file")
     if len(data) < PREFIX:
@@ -133,46 +151,139 @@ def decode(data: bytes, name: str = "the file") -> Quantized:
         raise InputError(
             f"{name} is a sirenkit compressed file of version {data[len(MAGIC)]}; this sirenkit reads version {VERSION}"
         )
-    try:
-        body = brotli.decompress(data[PREFIX:])
-    except brotli.error:
-        raise InputError(f"{name} is truncated or corrupt (its compressed data does not decode)") from None
+    stream = _Inflation(data[PREFIX:], name)
+    length = int.from_bytes(stream.read(2)[:2], "big")
+    body = stream.read(2 + length)
+    if len(body) < 2 + length:
+        raise InputError(f"{name} is truncated or corrupt (its header is cut short)")
+    layout = _layout(bytes(body[2 : 2 + length]), name)
+    size = 2 + length + layout.body_bytes()
+    require(
+        Request(
+            BODY_BUFFERS * size + DECODED_VALUE_BYTES * layout.values(),
+            f"decoding {name} (a {layout.config.model} field of {layout.values():,} weights)",
+            "the width or depth of the field it holds",
+        )
+    )
+    body = stream.read(size + 1)
+    if len(body) > size:
+        raise InputError(f"{name} is corrupt (its data runs on past the tensors its header lists)")
+    if len(body) < size or not stream.finished:
+        raise InputError(f"{name} is truncated or corrupt (its compressed data does not decode)")
     if zlib.crc32(body).to_bytes(4, "big") != data[len(MAGIC) + 1 : PREFIX]:
         raise InputError(f"{name} is corrupt (its checksum does not match)")
     try:
-        return _parse(body)
-    except (KeyError, TypeError, ValueError, IndexError) as error:
+        return _parse(memoryview(body)[2 + length :], layout)
+    except ValueError as error:
         raise InputError(f"{name} is corrupt ({error})") from None
 
 
-def _parse(body: bytes) -> Quantized:
-    length = int.from_bytes(body[:2], "big")
-    header = json.loads(body[2 : 2 + length])
-    config = FieldConfig.from_dict(header["field"])
-    codes = [TensorCode(int(levels), bool(per_channel)) for levels, per_channel in header["codes"]]
-    tensors = named_tensors(build_field(config))
-    if len(codes) != len(tensors):
-        raise ValueError(f"{len(codes)} codes for {len(tensors)} tensors")
-    offset = 2 + length
-    scales = []
-    for (_, tensor), code in zip(tensors, codes):
-        count = code.scale_count(tensor.shape)
-        scale = torch.from_numpy(np.frombuffer(body, "<f4", count, offset).astype(np.float32))
-        scales.append(scale.reshape(code.scale_shape(tensor.shape)))
+class _Inflation:
+    """A brotli stream, inflated only as far as it is read; `name` is the file's, for messages."""
+
+    def __init__(self, compressed: bytes, name: str) -> None:
+        self._decompressor = brotli.Decompressor()
+        self._input = compressed
+        self._output = bytearray()
+        self._name = name
+
+    @property
+    def finished(self) -> bool:
+        """Whether the stream has ended (its last block is read)."""
+        return self._decompressor.is_finished()
+
+    def read(self, limit: int) -> bytearray:
+        """The output so far, inflated until it holds `limit` bytes or the stream or its input ends;
+        brotli may hand back up to about twice what is still asked for. InputError where the
+        stream does not decode."""
+        while len(self._output) < limit and not self.finished:
+            try:
+                chunk = self._decompressor.process(self._input, output_buffer_limit=limit - len(self._output))
+            except brotli.error:
+                raise InputError(
+                    f"{self._name} is truncated or corrupt (its compressed data does not decode)"
+                ) from None
+            self._input = b""
+            if not chunk:  # all input used: the stream is cut short
+                break
+            self._output += chunk
+        return self._output
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What a file's header says: the signal's metadata, the field, and each tensor's code and shape."""
+
+    signal: dict[str, Any]
+    config: FieldConfig
+    codes: list[TensorCode]
+    shapes: list[tuple[int, ...]]
+
+    def values(self) -> int:
+        """The weights of every tensor."""
+        return sum(math.prod(shape) for shape in self.shapes)
+
+    def body_bytes(self) -> int:
+        """Bytes of the scales and symbols that follow the header."""
+        return sum(
+            4 * code.scale_count(shape) + math.prod(shape) * plane_count(code)
+            for code, shape in zip(self.codes, self.shapes)
+        )
+
+
+def _layout(text: bytes, name: str) -> _Layout:
+    """The header's layout, checked before anything it implies is allocated: the tensor shapes
+    come from the field built on the meta device. InputError naming `name` for a header that is
+    not a mapping of sound signal metadata, field settings and one code per tensor."""
+    header = json_document(text, f"{name} is corrupt: its header")
+    if not isinstance(header, dict):
+        raise InputError(f"{name} is corrupt (its header is not a mapping)")
+    try:
+        signal = check_signal(header.get("signal"))
+        config = FieldConfig.from_dict(header.get("field"))
+    except InputError as error:
+        raise InputError(f"{name} is corrupt ({error})") from None
+    with torch.device("meta"):
+        shapes = [tuple(tensor.shape) for _, tensor in named_tensors(build_field(config))]
+    codes = header.get("codes")
+    if not (isinstance(codes, list) and len(codes) == len(shapes) and all(_code_entry(code) for code in codes)):
+        raise InputError(
+            f"{name} is corrupt (its header must give {len(shapes)} codes [levels from 1 to {MAX_LEVELS}, 0 or 1])"
+        )
+    return _Layout(signal, config, [TensorCode(levels, bool(per_channel)) for levels, per_channel in codes], shapes)
+
+
+def _code_entry(code: Any) -> bool:
+    """Whether `code` is a header's [levels, per_channel] pair."""
+    return (
+        isinstance(code, list)
+        and len(code) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in code)
+        and 1 <= code[0] <= MAX_LEVELS
+        and code[1] in (0, 1)
+    )
+
+
+def _parse(data: memoryview, layout: _Layout) -> Quantized:
+    """The scales and integers after the header, exactly as many bytes as `layout.body_bytes()`;
+    ValueError for a scale that is not finite or an integer out of its code's range."""
+    offset, scales = 0, []
+    for code, shape in zip(layout.codes, layout.shapes):
+        count = code.scale_count(shape)
+        scale = torch.from_numpy(np.frombuffer(data, "<f4", count, offset).astype(np.float32))
+        scales.append(scale.reshape(code.scale_shape(shape)))
         offset += 4 * count
     integers = []
-    for (_, tensor), code in zip(tensors, codes):
-        count, planes = tensor.numel(), plane_count(code)
-        raw = np.frombuffer(body, np.uint8, count * planes, offset).reshape(planes, count).astype(np.int64)
+    for code, shape in zip(layout.codes, layout.shapes):
+        count, planes = math.prod(shape), plane_count(code)
+        raw = np.frombuffer(data, np.uint8, count * planes, offset).reshape(planes, count)
         offset += count * planes
-        values = np.zeros(count, np.int64)
+        values = np.zeros(count, np.int32)
         for plane in raw:
             values = (values << 8) | plane
-        integers.append(torch.from_numpy(values - code.levels).to(torch.int32).reshape(tensor.shape))
-    if offset != len(body):
-        raise ValueError(f"{len(body) - offset} bytes left over after the last tensor")
-    if any((q.abs() > code.levels).any() for q, code in zip(integers, codes)):
+        integers.append(torch.from_numpy(values - code.levels).reshape(shape))
+    if any((q.abs() > code.levels).any() for q, code in zip(integers, layout.codes)):
         raise ValueError("an integer is out of its code's range")
     if not all(torch.isfinite(s).all() for s in scales):
         raise ValueError("a scale is not finite")
-    return Quantized(config, header["signal"], codes, integers, scales)
+    return Quantized(layout.config, layout.signal, layout.codes, integers, scales)

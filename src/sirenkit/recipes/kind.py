@@ -21,7 +21,7 @@ from sirenkit.fields import FieldConfig, build_field
 from sirenkit.fit import FitConfig, FitResult, LiveMetrics, fit
 from sirenkit.problems import Problem
 from sirenkit.resources import Request, require
-from sirenkit.store import Representation
+from sirenkit.store import Representation, check_signal
 
 
 class Outcome(Protocol):
@@ -87,12 +87,21 @@ def register_kind(cls: KindT) -> KindT:
 
 
 def kind_name(representation: Representation, *expected: str) -> str:
-    """The kind a checkpoint represents; InputError when it is not one of `expected` (if given)."""
+    """The kind a checkpoint represents; InputError when it is not one of `expected` (if given), or
+    when its signal metadata lacks an entry its kind's readers take (`store.check_signal`)."""
     name = representation.signal.get("kind", "unknown")
     if expected and name not in expected:
-        nouns = " or ".join(KINDS[kind].noun if kind in KINDS else kind for kind in expected)
-        raise InputError(f"this checkpoint represents a {name} signal, not {nouns}")
+        nouns = " or ".join(described(kind) for kind in expected)
+        raise InputError(f"this checkpoint represents {described(name)}, not {nouns}")
+    if expected:
+        check_signal(representation.signal, complete=True)
     return name
+
+
+def described(name: str) -> str:
+    """How a message names a signal of the kind `name`: the kind's `noun` ("an image"), or "a
+    signal of kind 'NAME'" for a name no registered kind has (an article that fits any name)."""
+    return KINDS[name].noun if name in KINDS else f"a signal of kind {name!r}"
 
 
 def check_batch(batch: int | None) -> None:
