@@ -152,3 +152,33 @@ def test_a_torn_last_metrics_line_is_dropped_on_resume(image_file, tmp_path, cap
     code, err = run_cli(fit_args(image_file, run, "--resume", steps=25), capsys)
     assert code == 0 and "torn last line" in err
     assert metric_steps(run) == list(range(1, 26))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda state: state.extra.update(loss_watch="not a mapping"),
+        lambda state: state.extra.update(identity=7),
+        lambda state: state.extra.update(rollbacks=[1]),
+        lambda state: state.optimizer["param_groups"][0].update(params=[0, 1]),
+    ],
+)
+def test_a_checkpoint_whose_training_state_is_damaged_is_one_input_error(camera64, tmp_path, damage):
+    from sirenkit.errors import InputError
+    from sirenkit.store import save_train_state
+
+    rep, problem = tiny_image_fit(camera64)
+    config = FitConfig(steps=4, checkpoint_every=2, lr=1e-3, precision="fp32")
+    fit(rep, problem, config, run_dir=tmp_path, quiet=True)
+    state = load_train_state(tmp_path / CHECKPOINT_NAME)
+    damage(state)
+    save_train_state(tmp_path / CHECKPOINT_NAME, state)
+    with pytest.raises(InputError, match="damaged|param"):
+        fit(
+            tiny_image_fit(camera64)[0],
+            problem,
+            FitConfig(steps=8, checkpoint_every=2, lr=1e-3, precision="fp32"),
+            run_dir=tmp_path,
+            resume=True,
+            quiet=True,
+        )

@@ -365,6 +365,19 @@ def test_a_missing_shape_is_one_error_line_when_the_checkpoint_is_rendered(tmp_p
 
     with pytest.raises(InputError, match="has no shape"):
         render_size(decode(_skz_file(header, rest)).representation())
+    image = tmp_path / "x.png"
+    image.write_bytes(bytes.fromhex("89504e470d0a1a0a"))  # never read: the checkpoint is refused first
+    code, err = run_cli(["derivatives", str(path), "--image", str(image), "--out", str(tmp_path / "maps")], capsys)
+    assert code == 2 and err.count("\n") == 1 and "has no shape" in err, err
+    tensors, meta = _safetensors_parts(_model(tmp_path))
+    meta["signal"] = {"kind": "pde"}
+    path.write_bytes(_safetensors(tensors, meta))
+    code, err = run_cli(["render", str(path)], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    from sirenkit.recipes.pde import load_solution
+
+    with pytest.raises(InputError, match="has no problem"):
+        load_solution(path)
 
 
 def test_deeply_nested_metadata_is_an_input_error_not_a_recursion_error(tmp_path):

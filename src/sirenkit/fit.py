@@ -348,7 +348,8 @@ def _fit(
             c.domain.x = torch.tensor(progress.refined[c.name], dtype=c.domain.x.dtype, device=c.domain.x.device)
     optimizer = _optimizer(progress.phase, field_, config)
     if progress.optimizer_state is not None:
-        optimizer.load_state_dict(progress.optimizer_state)
+        with _damaged_checkpoint(run_dir):
+            optimizer.load_state_dict(progress.optimizer_state)
         progress.optimizer_state = None
     reference = getattr(problem, "reference", None)
 
@@ -782,27 +783,43 @@ def _restore(
     made of the same inputs and settings; return where the run stands, with the optimizer state
     for the optimizer of its phase."""
     state = load_train_state(run_dir / CHECKPOINT_NAME)
-    _check_resume(run_dir, state, representation, config, identity)
-    if state.step > config.steps:
-        raise InputError(f"{run_dir}: the checkpoint is at step {state.step}, beyond --steps {config.steps}")
-    representation.field.load_state_dict(state.representation.field.state_dict())
-    generator.set_state(state.rng_state)
-    rows = _read_metrics(run_dir / METRICS_NAME)
-    progress = _Progress(
-        step=state.step,
-        seconds=float(state.extra.get("seconds", rows[-1]["seconds"] if rows else 0.0)),
-        rollbacks=int(state.extra.get("rollbacks", 0)),
-        lr_scale=float(state.extra.get("lr_scale", 1.0)),
-        history=[row for row in rows if row["step"] <= state.step],
-        watch=_LossWatch(**state.extra.get("loss_watch", {})),
-        phase=state.extra.get("phase", "adam"),
-        lbfgs_scale=float(state.extra.get("lbfgs_scale", 1.0)),
-        balance=state.extra.get("balance", {}),
-        refined=state.extra.get("refined", {}),
-        optimizer_state=state.optimizer,
-    )
+    with _damaged_checkpoint(run_dir):
+        _check_resume(run_dir, state, representation, config, identity)
+        if state.step > config.steps:
+            raise InputError(f"{run_dir}: the checkpoint is at step {state.step}, beyond --steps {config.steps}")
+        representation.field.load_state_dict(state.representation.field.state_dict())
+        generator.set_state(state.rng_state)
+        rows = _read_metrics(run_dir / METRICS_NAME)
+        progress = _Progress(
+            step=state.step,
+            seconds=float(state.extra.get("seconds", rows[-1]["seconds"] if rows else 0.0)),
+            rollbacks=int(state.extra.get("rollbacks", 0)),
+            lr_scale=float(state.extra.get("lr_scale", 1.0)),
+            history=[row for row in rows if row["step"] <= state.step],
+            watch=_LossWatch(**state.extra.get("loss_watch", {})),
+            phase=state.extra.get("phase", "adam"),
+            lbfgs_scale=float(state.extra.get("lbfgs_scale", 1.0)),
+            balance=state.extra.get("balance", {}),
+            refined=state.extra.get("refined", {}),
+            optimizer_state=state.optimizer,
+        )
     notice(f"resuming {run_dir} at step {state.step} of {config.steps}")
     return progress
+
+
+@contextlib.contextmanager
+def _damaged_checkpoint(run_dir: Path) -> Iterator[None]:
+    """Any failure of the block to take the checkpoint's training state (its resume record, its
+    optimizer's state: entries of the wrong type or shape) raised as one InputError naming it."""
+    try:
+        yield
+    except InputError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, RuntimeError) as error:
+        raise InputError(
+            f"{run_dir / CHECKPOINT_NAME}: its training state is damaged ({type(error).__name__}); "
+            "start anew with --overwrite"
+        ) from None
 
 
 def _check_resume(
