@@ -857,6 +857,8 @@ def check_same_settings(run_dir: Path, before: dict[str, dict[str, Any]], now: d
     for group in ("options", "fit", "field"):
         ours, theirs = now.get(group, {}), before.get(group, {})
         for key in sorted(set(ours) & set(theirs)):
+            if group == "field" and key in now.get("options", {}):
+                continue  # the option that sets it is named already
             if ours[key] != theirs[key]:
                 name = f"field {key}" if group == "field" else _setting_name(key)
                 entry = f"{name} {theirs[key]} -> {ours[key]}"

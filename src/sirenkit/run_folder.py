@@ -202,7 +202,7 @@ class RunFolder:
     def _refuse_inside_another_run(self) -> None:
         """An --out inside another run's folder would write among that run's files (a collection's
         member, a tile group): refused, whether that run is in progress or finished."""
-        for parent in real_path(self.path).parents:
+        for parent in [*self.path.parents, *real_path(self.path).parents]:  # as typed first, then through links
             if (parent / LOCK_NAME).is_file():
                 raise InputError(
                     f"{self.path} lies inside the run folder {parent}, whose files belong to that run; "

@@ -310,7 +310,7 @@ def test_inputs_and_the_folders_inside_a_run_are_protected(tmp_path, capsys):
     member = run / "signals" / "s0"
     before = (member / "model.safetensors").read_bytes()
     code, err = run_cli(["fit", "image", str(folder / "s1.png"), "--out", str(member), *TINY, "--overwrite"], capsys)
-    assert code == 2 and f"lies inside the run folder {run.resolve()}" in err
+    assert code == 2 and f"lies inside the run folder {run}" in err
     assert (member / "model.safetensors").read_bytes() == before
     pattern = str(tmp_path / "**" / "*.png")
     code, err = run_cli(["fit", "image", pattern, "--out", str(tmp_path / "in" / "run"), *TINY], capsys)
