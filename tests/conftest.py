@@ -3,6 +3,7 @@ used by the tests of several rooms, the shared data folder, and helpers to run t
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -13,6 +14,7 @@ from PIL import Image as PILImage
 
 from signal_helpers import FPS, analytic_volume, moving_bars
 from sirenkit.cli import main
+from sirenkit.engine import LOCAL_SETTINGS
 from sirenkit.fields import FieldConfig, build_field
 from sirenkit.outputs.video import write_mp4
 from sirenkit.recipes import audio as audio_recipe
@@ -22,6 +24,9 @@ from sirenkit.signals import Image, Video, audio_from_array, image_from_array
 from sirenkit.store import Representation, save_representation
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+for _name, _value in LOCAL_SETTINGS.items():  # before any test imports Ray: a local Ray listens on 127.0.0.1 only
+    os.environ.setdefault(_name, _value)
 
 
 @pytest.fixture(scope="session")
