@@ -26,18 +26,13 @@ def _crop(image, start, size):
     return image.crop(start[0], start[1], size[0], size[1])
 
 
+def image_tiles(image, field_config: FieldConfig, fit_config: FitConfig, **settings):
+    """`fit_tiles` of an image, quietly, with `settings` (tile, overlap, group_size, run_dir, ...)."""
+    return fit_tiles(ImageKind(), image, image.shape, _crop, field_config, fit_config, quiet=True, **settings)
+
+
 def test_the_seams_error_is_no_worse_than_the_tile_interiors(camera64):
-    outcome = fit_tiles(
-        ImageKind(),
-        camera64,
-        camera64.shape,
-        _crop,
-        FieldConfig(width=32, depth=2),
-        FIT,
-        tile=32,
-        overlap=8,
-        quiet=True,
-    )
+    outcome = image_tiles(camera64, FieldConfig(width=32, depth=2), FIT, tile=32, overlap=8)
     assert isinstance(outcome.result.representation.field, TiledField)
     error = ((outcome.reconstruction - camera64.pixels) ** 2).mean(-1)
     tile_shape, starts = tile_grid(camera64.shape, 32, 8)
@@ -53,19 +48,8 @@ def test_the_seams_error_is_no_worse_than_the_tile_interiors(camera64):
 
 def test_tiles_fitted_in_groups_end_as_tiles_fitted_together(camera64):
     def tiles(group_size: int):
-        return fit_tiles(
-            ImageKind(),
-            camera64,
-            camera64.shape,
-            _crop,
-            FieldConfig(width=16, depth=1),
-            replace(FIT, steps=30),
-            tile=32,
-            overlap=8,
-            batch=200,
-            group_size=group_size,
-            quiet=True,
-        )
+        field_config, fit_config = FieldConfig(width=16, depth=1), replace(FIT, steps=30)
+        return image_tiles(camera64, field_config, fit_config, tile=32, overlap=8, batch=200, group_size=group_size)
 
     together, grouped = tiles(256), tiles(4)  # 9 tiles: one group, or groups of 4, 4 and 1
     ours, theirs = grouped.result.representation.field, together.result.representation.field
@@ -81,9 +65,9 @@ def test_tiles_fitted_in_groups_end_as_tiles_fitted_together(camera64):
 
 def test_bad_tiles_are_refused(camera64):
     with pytest.raises(InputError, match="overlap"):
-        fit_tiles(ImageKind(), camera64, camera64.shape, _crop, FieldConfig(), FIT, tile=32, overlap=40, quiet=True)
+        image_tiles(camera64, FieldConfig(), FIT, tile=32, overlap=40)
     with pytest.raises(InputError, match="at least 2"):
-        fit_tiles(ImageKind(), camera64, camera64.shape, _crop, FieldConfig(), FIT, tile=1, quiet=True)
+        image_tiles(camera64, FieldConfig(), FIT, tile=1)
 
 
 def test_the_command_fits_tiles_renders_them_at_any_size_and_resumes(camera64, tmp_path, capsys):
@@ -135,17 +119,14 @@ def test_a_resume_with_another_tile_layout_is_refused_by_the_option_that_changed
     image = load_image(save_png(tmp_path / "in.png", np.linspace(0, 1, 48 * 40).reshape(48, 40, 1)))
 
     def tiles(steps: int, resume: bool, **layout):
-        return fit_tiles(
-            ImageKind(),
+        settings = {"tile": 24, "overlap": 8, "group_size": 2, **layout}
+        return image_tiles(
             image,
-            image.shape,
-            _crop,
             FieldConfig(width=8, depth=1),
             replace(FIT, steps=steps),
-            **{"tile": 24, "overlap": 8, "group_size": 2, **layout},
             run_dir=tmp_path / "run",
             resume=resume,
-            quiet=True,
+            **settings,
         )
 
     tiles(2, False)  # 6 tiles in three groups of two

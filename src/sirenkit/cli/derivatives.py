@@ -67,15 +67,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_derivatives(args: argparse.Namespace) -> None:
     from sirenkit.recipes.derivative_maps import DERIVATIVE_FILES, derivatives_report
+    from sirenkit.recipes.kind import kind_name
     from sirenkit.signals import load_image
-    from sirenkit.store import check_signal, load_representation
+    from sirenkit.store import load_representation
 
     representation = load_representation(args.checkpoint)
-    if representation.signal.get("kind") != "image":
-        raise InputError(
-            f"derivatives need an image checkpoint; {args.checkpoint} holds {representation.signal.get('kind')}"
-        )
-    check_signal(representation.signal, complete=True)
+    kind_name(representation, "image", path=args.checkpoint)
     source = args.image or representation.signal.get("source")
     if source is None:
         raise InputError("this checkpoint does not record its source image: pass it with --image")

@@ -35,7 +35,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
@@ -48,6 +47,7 @@ from sirenkit.engine import require_ray, shards
 from sirenkit.errors import InputError, describe_os_error
 from sirenkit.fields import FieldConfig
 from sirenkit.fields.batched import build_batched_field, stack_fields
+from sirenkit.fields.config import finite_number
 from sirenkit.fit import FitConfig, FitResult, check_same_settings, fit, notice
 from sirenkit.outputs import write_json
 from sirenkit.problems.base import draw
@@ -60,6 +60,7 @@ from sirenkit.store import (
     Representation,
     atomic_write,
     file_digest,
+    json_document,
     load_representation,
     save_representation,
     strict_json,
@@ -178,10 +179,7 @@ STATUSES = ("done", "error", "pending")
 def parse_row(line: bytes, where: str) -> ManifestRow:
     """One manifest line as a `ManifestRow`, every field's type checked (a safe name, a known
     status, finite numbers); InputError naming `where` otherwise."""
-    try:
-        document = json.loads(line)
-    except (ValueError, RecursionError) as error:
-        raise InputError(f"{where} is not a manifest row ({type(error).__name__})") from None
+    document = json_document(line, where)
     if not isinstance(document, dict):
         raise InputError(f"{where} is not a manifest row (not a JSON object)")
     required = {f.name for f in fields(ManifestRow) if f.default is MISSING and f.default_factory is MISSING}
@@ -208,7 +206,7 @@ def parse_row(line: bytes, where: str) -> ManifestRow:
 
 
 def _finite_number(value: Any) -> bool:
-    return value is None or (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value))
+    return value is None or finite_number(value)
 
 
 @dataclass
@@ -378,9 +376,10 @@ def _read_record(path: Path) -> dict[str, Any]:
     try:
         if path.stat().st_size > MAX_ROW_BYTES * 16:
             raise InputError(f"{path} is larger than a collection record can be")
-        saved = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise InputError(f"{path} is not a readable collection record ({type(error).__name__})") from None
+        text = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror or error}") from None
+    saved = json_document(text, f"{path} (a collection record)")
     shaped = (
         isinstance(saved, dict)
         and saved.get("format") == RECORD_FORMAT

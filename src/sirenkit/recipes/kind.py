@@ -86,13 +86,14 @@ def register_kind(cls: KindT) -> KindT:
     return cls
 
 
-def kind_name(representation: Representation, *expected: str) -> str:
+def kind_name(representation: Representation, *expected: str, path: str | Path | None = None) -> str:
     """The kind a checkpoint represents; InputError when it is not one of `expected` (if given), or
-    when its signal metadata lacks an entry its kind's readers take (`store.check_signal`)."""
+    when its signal metadata lacks an entry its kind's readers take (`store.check_signal`). A
+    message names the checkpoint by `path` when given."""
     name = representation.signal.get("kind", "unknown")
     if expected and name not in expected:
         nouns = " or ".join(described(kind) for kind in expected)
-        raise InputError(f"this checkpoint represents {described(name)}, not {nouns}")
+        raise InputError(f"{path or 'this checkpoint'} represents {described(name)}, not {nouns}")
     if expected:
         check_signal(representation.signal, complete=True)
     return name

@@ -26,9 +26,9 @@ from sirenkit.outputs.figures import plot_solution
 from sirenkit.problems import Problem
 from sirenkit.problems.base import evaluate_points, union_of_needs
 from sirenkit.problems.pde import PDE, PDES, PDEOptions
-from sirenkit.recipes.kind import described, fit_signal, register_kind
+from sirenkit.recipes.kind import fit_signal, kind_name, register_kind
 from sirenkit.resources import Request, evaluation_request, training_bytes
-from sirenkit.store import Representation, check_signal, load_representation
+from sirenkit.store import Representation, load_representation
 
 SOLVE_FIELD = FieldConfig(width=128, depth=2, omega0=8.0)
 """The network of `sirenkit solve`: a SIREN of width 128 with 2 hidden layers and ω0 = 8 on the box
@@ -235,8 +235,6 @@ def load_solution(path: str | Path) -> tuple[PDE, nn.Module]:
     """A solved problem from its model or checkpoint file: the problem and its solution u, a module
     of x (..., d) in the problem's units."""
     representation: Representation = load_representation(path)
-    if representation.signal.get("kind") != PDEKind.name:
-        raise InputError(f"{path} holds {described(representation.signal.get('kind', 'unknown'))}, not a PDE solution")
-    check_signal(representation.signal, complete=True)
+    kind_name(representation, PDEKind.name, path=path)
     pde = make_pde(representation.signal["problem"], **representation.signal["parameters"])
     return pde, pde.problem.solution(representation.field)
